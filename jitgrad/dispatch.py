@@ -1,0 +1,249 @@
+"""The one place that runs an op: the dtype rule, the NumPy forward, recording the GradFn (the
+only reader of grad mode here), bumping versions for in-place ops, and notifying the tracer."""
+import numpy as np
+
+from . import dtypes, errors, tracing
+from .autograd.grad_fn import SavedValue, gradient_edge
+from .autograd.grad_mode import STATE
+from .tensor import Tensor
+
+_ndarray = np.ndarray
+_tracer = tracing.CURRENT
+
+
+def _common_dtype(arrays, to_float):
+    """The dtype an op computes in, by PyTorch's promotion (see dtypes.result_type)."""
+    first = None
+    mixed = False
+    has_scalar = False
+    for x in arrays:
+        if type(x) is _ndarray:
+            if first is None:
+                first = x.dtype
+            elif x.dtype != first:
+                mixed = True
+        elif x is not None:
+            has_scalar = True
+    if mixed or has_scalar or first is None:
+        common = dtypes.result_type(*[x for x in arrays if x is not None])
+    else:
+        common = first
+    if to_float and common.kind != "f":
+        common = dtypes.default_float()
+    return common
+
+
+def _cast(arrays, common):
+    return [x.astype(common) if type(x) is _ndarray and x.dtype != common else x
+            for x in arrays]
+
+
+def _prepare(spec, args):
+    """Unwrap tensors to arrays and apply the op's dtype rule."""
+    arrays = [a._data if isinstance(a, Tensor) else a for a in args]
+    rule = spec.dtype_rule
+    if rule == "same":
+        return arrays
+    if rule == "promote" or rule == "compare":
+        return _cast(arrays, _common_dtype(arrays, False))
+    if rule == "float":
+        return _cast(arrays, _common_dtype(arrays, True))
+    if rule == "where":
+        cond = arrays[0]
+        if type(cond) is _ndarray and cond.dtype.kind != "b":
+            raise RuntimeError("where expected condition to be a boolean tensor, but got a "
+                               f"tensor with dtype {errors.scalar_type_name(cond.dtype)}")
+        return [cond] + _cast(arrays[1:], _common_dtype(arrays[1:], False))
+    if rule == "float_only":
+        x = arrays[0]
+        if x.dtype.kind != "f":
+            name = errors.scalar_type_name(x.dtype)
+            raise RuntimeError(
+                f"{spec.name}(): could not infer output dtype. Input dtype must be either a "
+                f"floating point or complex dtype. Got: {name}")
+        return arrays
+    raise AssertionError(f"unknown dtype rule {rule!r}")
+
+
+def _wrap(array):
+    if type(array) is not _ndarray:
+        array = np.asarray(array)
+    return Tensor._make(array)
+
+
+def apply(spec, args, attrs=None):
+    """Run `spec` on `args` (Tensors and Python scalars) and return the result Tensor(s)."""
+    arrays = _prepare(spec, args)
+    if attrs:
+        out = spec.forward(*arrays, **attrs)
+    else:
+        attrs = None
+        out = spec.forward(*arrays)
+    extra = None
+    if spec.n_outputs > 1:
+        out, *extra = out
+    result = _wrap(out)
+    if spec.view:
+        _mark_view(result, args[0], spec, attrs)
+    if STATE.enabled and spec.differentiable:
+        needs = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])
+        if True in needs:
+            node = _record(spec, args, attrs, needs, result, extra)
+            result._grad_fn = node
+            result._requires_grad = True
+    tracer = _tracer.get()
+    if extra is not None:
+        result = (result, *[_wrap(e) for e in extra])
+    if tracer is not None:
+        tracer.record(spec, args, attrs, result)
+    return result
+
+
+def _record(spec, args, attrs, needs, result, extra):
+    node = spec.node_class(spec, attrs, needs)
+    node.next_functions = tuple([gradient_edge(a) if n else (None, 0)
+                                 for a, n in zip(args, needs)])
+    node.in_meta = tuple([(a._data.shape, a._data.dtype) if n else None
+                          for a, n in zip(args, needs)])
+    if spec.saves:
+        saved = [None] * len(args)
+        for i in spec.saves:
+            a = args[i]
+            saved[i] = SavedValue(a, False) if isinstance(a, Tensor) else a
+        node.saved = saved
+    if spec.save_out:
+        result._requires_grad = True  # the saved output re-wraps with this node as grad_fn
+        node.saved_out = SavedValue(result, True)
+    if extra is not None:
+        node.extra = extra
+    return node
+
+
+def _mark_view(result, source, spec, attrs):
+    """A NumPy view of the source's memory is a view: it shares the version counter, and
+    remembers its base and the chain of view ops that rebuilds it from the base."""
+    array = result._data
+    source_array = source._data
+    root = source_array if source_array.base is None else source_array.base
+    if array.base is None or (array.base is not root and array.base is not source_array):
+        return
+    result._vc = source._vc
+    if source._base is None:
+        result._base = source
+        result._view_chain = ((spec, attrs),)
+    else:
+        result._base = source._base
+        result._view_chain = source._view_chain + ((spec, attrs),)
+    result._view_version = source._vc[0]
+
+
+def replay_view(chain, value, F):
+    """Re-apply a view's chain of view ops to `value` (its base, or a gradient of base shape)."""
+    for spec, attrs in chain:
+        value = getattr(F, spec.name)(value, **(attrs or {}))
+    return value
+
+
+# -- in-place ops -------------------------------------------------------------------------
+
+def check_inplace(target):
+    """PyTorch's errors for in-place ops on leaves (and views of leaves) that require grad."""
+    if not STATE.enabled:
+        return
+    if target._requires_grad and target._grad_fn is None and target._base is None:
+        raise RuntimeError(errors.LEAF_INPLACE)
+    base = target._base
+    if base is not None and base._requires_grad and base._grad_fn is None:
+        raise RuntimeError(errors.VIEW_OF_LEAF_INPLACE)
+
+
+def apply_inplace(spec, target, args, attrs=None):
+    """Run `spec` with `target` (= args[0]) as its output, in place; bump the version once."""
+    check_inplace(target)
+    arrays = _prepare(spec, args)
+    data = target._data
+    recording = STATE.enabled and spec.differentiable and any(
+        isinstance(a, Tensor) and a._requires_grad for a in args)
+    if recording:
+        needs = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])
+        old_edge = gradient_edge(target) if needs[0] else (None, 0)
+        if 0 in spec.saves:
+            # The rule needs self's value from before the write: save a copy of it.
+            old = Tensor._make(data.copy())
+            old._requires_grad = target._requires_grad
+            old._grad_fn, old._output_nr = old_edge if needs[0] else (None, 0)
+            args = (old,) + tuple(args[1:])
+    if spec.inplace_forward is not None:
+        spec.inplace_forward(*arrays, **(attrs or {}))
+    else:
+        out = spec.forward(*arrays, **attrs) if attrs else spec.forward(*arrays)
+        out = np.asarray(out)
+        if not dtypes.can_cast(out.dtype, data.dtype):
+            raise RuntimeError(
+                f"result type {errors.scalar_type_name(out.dtype)} can't be cast to the "
+                f"desired output type {errors.scalar_type_name(data.dtype)}")
+        if out.shape != data.shape:
+            raise RuntimeError(
+                f"output with shape {errors.size_str(data.shape)} doesn't match the broadcast "
+                f"shape {errors.size_str(out.shape)}")
+        if not data.flags.writeable:
+            raise RuntimeError(
+                "unsupported operation: more than one element of the written-to tensor refers "
+                "to a single memory location. Please clone() the tensor before performing the "
+                "operation.")
+        np.copyto(data, out, casting="unsafe")
+    target._vc[0] += 1
+    if recording:
+        node = _record(spec, args, attrs, needs, target, None)
+        node.next_functions = (old_edge,) + node.next_functions[1:]
+        node.in_meta = ((data.shape, data.dtype),) + node.in_meta[1:]
+        if spec.save_out:
+            node.saved_out = SavedValue(target, True)
+        if target._base is None:
+            target._grad_fn = node
+            target._output_nr = 0
+            target._requires_grad = True
+        else:
+            _rebase_view(target, node)
+    tracer = _tracer.get()
+    if tracer is not None:
+        tracer.record_inplace(spec, target, args, attrs)
+    return target
+
+
+def _rebase_view(view, fn_node):
+    """PyTorch's CopySlices: the base's graph now routes the view's region through fn_node."""
+    from .autograd.copy_slices import CopySlices
+    base = view._base
+    base_edge = gradient_edge(base)
+    node = CopySlices(base_edge, (base._data.shape, base._data.dtype), view._view_chain, fn_node)
+    base._grad_fn = node
+    base._output_nr = 0
+    base._requires_grad = True
+    regenerate_view_grad_fn(view)
+
+
+def regenerate_view_grad_fn(view):
+    """Give a view the grad_fn of replaying its view chain on its base's current graph."""
+    from .autograd.grad_mode import enable_grad
+    base = view._base
+    with enable_grad():
+        token = _tracer.set(None)
+        try:
+            replayed = replay_view(view._view_chain, base, _tensor_ops())
+        finally:
+            _tracer.reset(token)
+    view._grad_fn = replayed._grad_fn
+    view._output_nr = replayed._output_nr
+    view._requires_grad = replayed._requires_grad
+    view._view_version = view._vc[0]
+
+
+_TENSOR_OPS = []
+
+
+def _tensor_ops():
+    if not _TENSOR_OPS:
+        from .ops.spec import TENSOR_OPS
+        _TENSOR_OPS.append(TENSOR_OPS)
+    return _TENSOR_OPS[0]

@@ -1,0 +1,34 @@
+"""PyTorch-worded error messages shared by several modules."""
+from . import dtypes
+
+BACKWARD_TWICE = (
+    "Trying to backward through the graph a second time (or directly access saved tensors "
+    "after they have already been freed). Saved intermediate values of the graph are freed when "
+    "you call .backward() or autograd.grad(). Specify retain_graph=True if you need to backward "
+    "through the graph a second time or if you need to access saved tensors after calling "
+    "backward.")
+
+LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
+VIEW_OF_LEAF_INPLACE = ("a view of a leaf Variable that requires grad is being used in an "
+                        "in-place operation.")
+NONLEAF_REQUIRES_GRAD = (
+    "you can only change requires_grad flags of leaf variables. If you want to use a computed "
+    "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach().")
+
+
+def size_str(shape):
+    return "[" + ", ".join(str(s) for s in shape) + "]"
+
+
+def torch_size(shape):
+    return "torch.Size([" + ", ".join(str(s) for s in shape) + "])"
+
+
+def tensor_desc(array):
+    """PyTorch's short tensor description: 'torch.FloatTensor [3, 2]'."""
+    name = dtypes.LEGACY_NAMES.get(dtypes.from_numpy_dtype(array.dtype).name, "Tensor")
+    return f"torch.{name} {size_str(array.shape)}"
+
+
+def scalar_type_name(np_dtype):
+    return dtypes.SCALAR_TYPE_NAMES[dtypes.from_numpy_dtype(np_dtype).name]

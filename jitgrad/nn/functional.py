@@ -1,0 +1,218 @@
+"""jitgrad.nn.functional: activations, softmax family, losses, layer norm, linear; composites of
+primitive ops (so the compiler fuses them), stable by construction."""
+import math
+import warnings
+
+import numpy as np
+
+from .. import creation
+from ..ops import elementwise as ew
+from ..ops import reduce as red
+from ..ops.matmul import matmul
+from ..tensor import Tensor
+
+relu = ew.relu
+sigmoid = ew.sigmoid
+tanh = ew.tanh
+
+
+def _softmax_dim(ndim, dim, name):
+    if dim is None:
+        warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the "
+                      "call to include dim=X as an argument.", UserWarning, stacklevel=3)
+        return 0 if ndim in (0, 1, 3) else 1
+    return dim
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    if dtype is not None:
+        input = input.to(dtype)
+    dim = _softmax_dim(input.ndim, dim, "softmax")
+    # The row max is a detached shift: softmax is invariant to it and exp cannot overflow.
+    shifted = input - red.amax(input, dim, keepdim=True).detach()
+    e = ew.exp(shifted)
+    return e / red.sum(e, dim, keepdim=True)
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    if dtype is not None:
+        input = input.to(dtype)
+    dim = _softmax_dim(input.ndim, dim, "log_softmax")
+    return input - red.logsumexp(input, dim, keepdim=True)
+
+
+def _reduce(loss, reduction, weight_total=None):
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "mean":
+        return loss.sum() / weight_total if weight_total is not None else loss.mean()
+    raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    if target._data.dtype.kind not in "iu":
+        raise RuntimeError(f"expected scalar type Long but found "
+                           f"{target.dtype.name.capitalize()}")
+    single = input.ndim == 1
+    if single:
+        input, target = input.unsqueeze(0), target.reshape(1)
+    n, classes = input.shape[0], input.shape[1]
+    labels = target._data
+    valid = labels != ignore_index
+    if np.any((labels[valid] < 0) | (labels[valid] >= classes)):
+        bad = labels[valid][(labels[valid] < 0) | (labels[valid] >= classes)][0]
+        raise IndexError(f"Target {bad} is out of bounds.")
+    safe = np.where(valid, labels, 0)
+    rows = np.arange(n)
+    if input.ndim > 2:  # (N, C, d1, ...) with target (N, d1, ...): move C last
+        moved = input.movedim(1, -1) if hasattr(input, "movedim") else input.permute(
+            0, *range(2, input.ndim), 1)
+        picked = moved[tuple(np.indices(labels.shape)) + (safe,)]
+    else:
+        picked = input[rows, safe]
+    w = np.ones(labels.shape, dtype=input._data.dtype)
+    if weight is not None:
+        w = weight._data[safe].astype(input._data.dtype)
+    w = np.where(valid, w, 0).astype(input._data.dtype)
+    loss = -picked * Tensor._make(w)
+    total = Tensor._make(np.asarray(w.sum(), dtype=input._data.dtype))
+    out = _reduce(loss, reduction, total)
+    if single and reduction == "none":
+        out = out.reshape(())
+    return out
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
+                  reduce=None, reduction="mean", label_smoothing=0.0):
+    class_dim = 0 if input.ndim == 1 else 1
+    logp = log_softmax(input, class_dim)
+    if target._data.dtype.kind == "f":  # class probabilities
+        if label_smoothing:
+            classes = input.shape[class_dim]
+            target = target * (1 - label_smoothing) + label_smoothing / classes
+        w = 1.0 if weight is None else weight.reshape(
+            (-1,) + (1,) * (input.ndim - class_dim - 1))
+        loss = -(logp * target * w).sum(class_dim)
+        return _reduce(loss, reduction)
+    loss = nll_loss(logp, target, weight, ignore_index, reduction)
+    if label_smoothing:
+        classes = input.shape[class_dim]
+        w = 1.0 if weight is None else weight.reshape(
+            (-1,) + (1,) * (input.ndim - class_dim - 1))
+        valid = Tensor._make((target._data != ignore_index).astype(input._data.dtype))
+        smooth = -(logp * w).sum(class_dim) * valid
+        if reduction == "mean":
+            if weight is None:
+                smooth = smooth.sum() / valid.sum()
+            else:
+                picked = weight._data[np.where(target._data != ignore_index, target._data, 0)]
+                denominator = float((picked * valid._data).sum())
+                smooth = smooth.sum() / denominator
+        else:
+            smooth = _reduce(smooth, reduction)
+        loss = loss * (1 - label_smoothing) + smooth * (label_smoothing / classes)
+    return loss
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    diff = input - target
+    return _reduce(diff * diff, reduction)
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    return _reduce(ew.abs(input - target), reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
+                                     pos_weight=None):
+    # max(x, 0) - x * y + log(1 + exp(-|x|)): stable for large |x|
+    log_weight = 1.0 if pos_weight is None else (pos_weight - 1) * target + 1
+    loss = (1 - target) * input + log_weight * (
+        ew.log1p(ew.exp(-ew.abs(input))) + ew.relu(-input))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    # matches torch: log is clamped at -100
+    loss = -(target * ew.clamp(ew.log(input), min=-100) +
+             (1 - target) * ew.clamp(ew.log(1 - input), min=-100))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    normalized_shape = tuple(normalized_shape)
+    if tuple(input.shape[input.ndim - len(normalized_shape):]) != normalized_shape:
+        raise RuntimeError(f"Given normalized_shape={list(normalized_shape)}, expected input "
+                           f"with shape [*, {', '.join(map(str, normalized_shape))}], but got "
+                           f"input of size{list(input.shape)}")
+    dims = tuple(range(input.ndim - len(normalized_shape), input.ndim))
+    mu = red.mean(input, dims, keepdim=True)
+    centered = input - mu
+    variance = red.mean(centered * centered, dims, keepdim=True)
+    out = centered * ew.rsqrt(variance + eps)
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def gelu(input, approximate="none"):
+    if approximate == "tanh":
+        inner = math.sqrt(2 / math.pi) * (input + 0.044715 * input * input * input)
+        return 0.5 * input * (1 + ew.tanh(inner))
+    if approximate != "none":
+        raise RuntimeError(f"approximate argument must be either none or tanh.")
+    return 0.5 * input * (1 + ew.erf(input * (1 / math.sqrt(2))))
+
+
+def silu(input):
+    return input * ew.sigmoid(input)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    scaled = input * beta
+    # matches torch: linear above the threshold
+    return ew.where(scaled > threshold, input, ew.log1p(ew.exp(scaled)) / beta)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    return ew.where(input > 0, input, input * negative_slope)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    return ew.where(input > 0, input, alpha * ew.expm1(input))
+
+
+def linear(input, weight, bias=None):
+    out = matmul(input, weight.t() if weight.ndim == 2 else weight)
+    return out if bias is None else out + bias
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0:
+        return input
+    if p == 1:
+        return input * 0
+    keep = creation._generator[0].random(input.shape) >= p
+    return input * Tensor._make((keep / (1 - p)).astype(input._data.dtype))
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12):
+    return input / ew.clamp(red.norm(input, p, dim, keepdim=True), min=eps)
+
+
+def one_hot(tensor, num_classes=-1):
+    labels = tensor._data
+    n = int(labels.max()) + 1 if num_classes < 0 else num_classes
+    return Tensor._make((labels[..., None] == np.arange(n)).astype(np.int64))

@@ -1,0 +1,100 @@
+"""Matrix products: matmul (batched, broadcasting) as one extern op run by NumPy/BLAS, and
+mm / bmm / dot / mv / outer / @ spelled on top of it."""
+import numpy as np
+
+from ..dispatch import apply
+from ..tensor import Tensor
+from .spec import defop, derivative
+
+
+def _matmul_forward(a, b):
+    try:
+        return np.matmul(a, b)
+    except ValueError:
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied "
+                           f"({a.shape[-2]}x{a.shape[-1]} and {b.shape[-2]}x{b.shape[-1]})"
+                           ) from None
+
+
+MATMUL = defop("matmul", _matmul_forward, saves=(0, 1), kind="extern", dtype_rule="promote",
+               grad_fn_name="MmBackward0")
+
+
+@derivative(MATMUL)
+def _matmul_rule(F, ctx, g):
+    a, b = ctx.inputs
+    grad_a = F.matmul(g, _swap_last(F, b)) if ctx.needs[0] else None
+    grad_b = F.matmul(_swap_last(F, a), g) if ctx.needs[1] else None
+    return grad_a, grad_b  # the engine sums broadcast batch dims away
+
+
+def _swap_last(F, x):
+    ndim = len(x.shape)
+    dims = tuple(range(ndim - 2)) + (ndim - 1, ndim - 2)
+    return F.permute(x, dims=dims)
+
+
+def matmul(input, other):
+    a_dim, b_dim = input._data.ndim, other._data.ndim
+    if a_dim == 0 or b_dim == 0:
+        raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are "
+                           f"{a_dim}D and {b_dim}D")
+    if a_dim == 1 and b_dim == 1:
+        if input._data.shape != other._data.shape:
+            raise RuntimeError(f"inconsistent tensor size, expected tensor [{input.shape[0]}] "
+                               f"and src [{other.shape[0]}] to have the same number of "
+                               "elements, but got "
+                               f"{input.shape[0]} and {other.shape[0]} elements respectively")
+        return apply(MATMUL, (input.unsqueeze(0), other.unsqueeze(1))).reshape(())
+    if a_dim == 1:
+        return apply(MATMUL, (input.unsqueeze(0), other)).squeeze(-2)
+    if b_dim == 1:
+        return apply(MATMUL, (input, other.unsqueeze(1))).squeeze(-1)
+    return apply(MATMUL, (input, other))
+
+
+def mm(input, mat2):
+    if input._data.ndim != 2:
+        raise RuntimeError("self must be a matrix")
+    if mat2._data.ndim != 2:
+        raise RuntimeError("mat2 must be a matrix")
+    return apply(MATMUL, (input, mat2))
+
+
+def bmm(input, mat2):
+    if input._data.ndim != 3:
+        raise RuntimeError("batch1 must be a 3D tensor")
+    if mat2._data.ndim != 3:
+        raise RuntimeError("batch2 must be a 3D tensor")
+    if input._data.shape[0] != mat2._data.shape[0]:
+        raise RuntimeError("batch1 and batch2 must have same number of batches, got "
+                           f"{input._data.shape[0]} and {mat2._data.shape[0]}")
+    return apply(MATMUL, (input, mat2))
+
+
+def dot(input, other):
+    if input._data.ndim != 1 or other._data.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {input._data.ndim}D and "
+                           f"{other._data.ndim}D tensors")
+    return matmul(input, other)
+
+
+def mv(input, vec):
+    return matmul(input, vec)
+
+
+def outer(input, vec2):
+    return input.unsqueeze(1) * vec2.unsqueeze(0)
+
+
+def _bind():
+    def rmatmul(self, other):
+        from ..creation import tensor
+        return matmul(tensor(other), self)
+    Tensor.__matmul__ = lambda self, other: matmul(self, other)
+    Tensor.__rmatmul__ = rmatmul
+    for name in ("matmul", "mm", "bmm", "dot", "mv", "outer"):
+        setattr(Tensor, name, globals()[name])
+
+
+_bind()

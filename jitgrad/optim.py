@@ -1,0 +1,124 @@
+"""jitgrad.optim: SGD and Adam with PyTorch's update rules (one in-place update, one version
+bump, per parameter per step)."""
+import math
+
+import numpy as np
+
+from .tensor import Tensor
+
+
+class Optimizer:
+    def __init__(self, params, defaults):
+        params = list(params)
+        if not params:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(params[0], dict):
+            params = [{"params": params}]
+        self.defaults = defaults
+        self.param_groups = []
+        for group in params:
+            group = dict(group)
+            group["params"] = list(group["params"])
+            for key, value in defaults.items():
+                group.setdefault(key, value)
+            self.param_groups.append(group)
+        self.state = {}
+
+    def zero_grad(self, set_to_none=True):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p._grad is None:
+                    continue
+                if set_to_none:
+                    p._grad = None
+                else:
+                    p._grad = p._grad.detach()
+                    p._grad._data[...] = 0
+
+    def _params_with_grad(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p._grad is not None:
+                    yield group, p, p._grad._data
+
+    @staticmethod
+    def _write(p, value):
+        p._data[...] = value
+        p._vc[0] += 1
+
+    def state_dict(self):
+        return {"state": self.state, "param_groups": self.param_groups}
+
+
+class SGD(Optimizer):
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
+                 nesterov=False, *, maximize=False):
+        if lr < 0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov,
+                                      maximize=maximize))
+
+    def step(self, closure=None):
+        loss = closure() if closure is not None else None
+        for group, p, grad in self._params_with_grad():
+            grad = -grad if group["maximize"] else grad
+            if group["weight_decay"]:
+                grad = grad + group["weight_decay"] * p._data
+            momentum = group["momentum"]
+            if momentum:
+                state = self.state.setdefault(id(p), {})
+                buf = state.get("momentum_buffer")
+                if buf is None:
+                    buf = np.array(grad, copy=True)
+                else:
+                    buf *= momentum
+                    buf += (1 - group["dampening"]) * grad
+                state["momentum_buffer"] = buf
+                grad = grad + momentum * buf if group["nesterov"] else buf
+            self._write(p, p._data - group["lr"] * grad)
+        return loss
+
+
+class Adam(Optimizer):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 amsgrad=False, *, maximize=False):
+        if lr < 0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad, maximize=maximize))
+
+    def step(self, closure=None):
+        loss = closure() if closure is not None else None
+        for group, p, grad in self._params_with_grad():
+            grad = -grad if group["maximize"] else grad
+            if group["weight_decay"]:
+                grad = grad + group["weight_decay"] * p._data
+            beta1, beta2 = group["betas"]
+            state = self.state.setdefault(id(p), {})
+            if not state:
+                state["step"] = 0
+                state["exp_avg"] = np.zeros_like(p._data)
+                state["exp_avg_sq"] = np.zeros_like(p._data)
+                if group["amsgrad"]:
+                    state["max_exp_avg_sq"] = np.zeros_like(p._data)
+            state["step"] += 1
+            step = state["step"]
+            exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+            exp_avg += (1 - beta1) * (grad - exp_avg)
+            exp_avg_sq *= beta2
+            exp_avg_sq += (1 - beta2) * grad * grad
+            bias1 = 1 - beta1 ** step
+            bias2_sqrt = math.sqrt(1 - beta2 ** step)
+            second = exp_avg_sq
+            if group["amsgrad"]:
+                np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
+                second = state["max_exp_avg_sq"]
+            denom = np.sqrt(second) / bias2_sqrt + group["eps"]
+            self._write(p, p._data - (group["lr"] / bias1) * exp_avg / denom)
+        return loss
+
+
+__all__ = ["Optimizer", "SGD", "Adam", "Tensor"]
