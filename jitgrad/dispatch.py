@@ -3,7 +3,7 @@ only reader of grad mode here), bumping versions for in-place ops, and notifying
 import numpy as np
 
 from . import dtypes, errors, tracing
-from .autograd.grad_fn import SavedValue, gradient_edge
+from .autograd.grad_fn import gradient_edge
 from .autograd.grad_mode import STATE
 from .tensor import Tensor
 
@@ -40,10 +40,35 @@ def _cast(arrays, common):
 
 def _prepare(spec, args):
     """Unwrap tensors to arrays and apply the op's dtype rule."""
-    arrays = [a._data if isinstance(a, Tensor) else a for a in args]
     rule = spec.dtype_rule
+    if len(args) == 1:
+        x = args[0]
+        x = x._data if isinstance(x, Tensor) else np.asarray(x)
+        if rule == "float" and x.dtype.kind != "f":
+            return [x.astype(dtypes.default_float())]
+        if rule == "float_only":
+            _require_float(spec, x)
+        return [x]
+    arrays = [a._data if isinstance(a, Tensor) else a for a in args]
     if rule == "same":
         return arrays
+    if len(arrays) == 2 and rule != "where":
+        a, b = arrays
+        # Fast path: two arrays of one dtype, or an array and a Python scalar of no higher
+        # category (PyTorch and NumPy agree there).
+        if type(a) is _ndarray:
+            if type(b) is _ndarray:
+                if a.dtype == b.dtype and (rule != "float" or a.dtype.kind == "f"):
+                    return arrays
+            elif type(b) is float:
+                if a.dtype.kind == "f":
+                    return arrays
+            elif type(b) is int and a.dtype.kind in "fi" and rule != "float":
+                return arrays
+        elif type(b) is _ndarray:
+            if (type(a) is float and b.dtype.kind == "f") or \
+                    (type(a) is int and b.dtype.kind in "fi" and rule != "float"):
+                return arrays
     if rule == "promote" or rule == "compare":
         return _cast(arrays, _common_dtype(arrays, False))
     if rule == "float":
@@ -54,66 +79,74 @@ def _prepare(spec, args):
             raise RuntimeError("where expected condition to be a boolean tensor, but got a "
                                f"tensor with dtype {errors.scalar_type_name(cond.dtype)}")
         return [cond] + _cast(arrays[1:], _common_dtype(arrays[1:], False))
-    if rule == "float_only":
-        x = arrays[0]
-        if x.dtype.kind != "f":
-            name = errors.scalar_type_name(x.dtype)
-            raise RuntimeError(
-                f"{spec.name}(): could not infer output dtype. Input dtype must be either a "
-                f"floating point or complex dtype. Got: {name}")
-        return arrays
     raise AssertionError(f"unknown dtype rule {rule!r}")
 
 
-def _wrap(array):
-    if type(array) is not _ndarray:
-        array = np.asarray(array)
-    return Tensor._make(array)
+def _require_float(spec, x):
+    if x.dtype.kind != "f":
+        raise RuntimeError(
+            f"{spec.name}(): could not infer output dtype. Input dtype must be either a "
+            f"floating point or complex dtype. Got: {errors.scalar_type_name(x.dtype)}")
 
 
 def apply(spec, args, attrs=None):
     """Run `spec` on `args` (Tensors and Python scalars) and return the result Tensor(s)."""
     arrays = _prepare(spec, args)
-    if attrs:
-        out = spec.forward(*arrays, **attrs)
-    else:
-        attrs = None
-        out = spec.forward(*arrays)
+    out = spec.forward(*arrays, **attrs) if attrs else spec.forward(*arrays)
     extra = None
     if spec.n_outputs > 1:
         out, *extra = out
-    result = _wrap(out)
+    if type(out) is not _ndarray:
+        out = np.asarray(out)
+    result = _new(Tensor)
+    result._data = out
+    result._vc = [0]
+    result._requires_grad = False
+    result._grad_fn = None
     if spec.view:
         _mark_view(result, args[0], spec, attrs)
     if STATE.enabled and spec.differentiable:
         needs = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])
         if True in needs:
-            node = _record(spec, args, attrs, needs, result, extra)
-            result._grad_fn = node
+            result._grad_fn = _record(spec, args, attrs, needs, result, extra)
             result._requires_grad = True
-    tracer = _tracer.get()
     if extra is not None:
         result = (result, *[_wrap(e) for e in extra])
+    tracer = _tracer.get()
     if tracer is not None:
         tracer.record(spec, args, attrs, result)
     return result
 
 
+_new = object.__new__
+
+
+def _edge(a):
+    if a._base is None:
+        grad_fn = a._grad_fn
+        if grad_fn is not None:
+            return grad_fn, a._output_nr
+    return gradient_edge(a)
+
+
 def _record(spec, args, attrs, needs, result, extra):
     node = spec.node_class(spec, attrs, needs)
-    node.next_functions = tuple([gradient_edge(a) if n else (None, 0)
-                                 for a, n in zip(args, needs)])
-    node.in_meta = tuple([(a._data.shape, a._data.dtype) if n else None
-                          for a, n in zip(args, needs)])
+    if len(args) == 1:
+        a = args[0]
+        node.next_functions = (_edge(a),)
+        node.meta = ((a._data.shape, a._data.dtype),)
+    else:
+        node.next_functions = tuple([_edge(a) if n else (None, 0) for a, n in zip(args, needs)])
+        node.meta = tuple([(a._data.shape, a._data.dtype) if n else None
+                           for a, n in zip(args, needs)])
     if spec.saves:
         saved = [None] * len(args)
         for i in spec.saves:
             a = args[i]
-            saved[i] = SavedValue(a, False) if isinstance(a, Tensor) else a
+            saved[i] = (a, a._vc[0]) if isinstance(a, Tensor) else a
         node.saved = saved
     if spec.save_out:
-        result._requires_grad = True  # the saved output re-wraps with this node as grad_fn
-        node.saved_out = SavedValue(result, True)
+        node.saved_out = (result._data, result._vc, result._vc[0], True)
     if extra is not None:
         node.extra = extra
     return node
@@ -196,9 +229,9 @@ def apply_inplace(spec, target, args, attrs=None):
     if recording:
         node = _record(spec, args, attrs, needs, target, None)
         node.next_functions = (old_edge,) + node.next_functions[1:]
-        node.in_meta = ((data.shape, data.dtype),) + node.in_meta[1:]
+        node.meta = ((data.shape, data.dtype),) + node.meta[1:]
         if spec.save_out:
-            node.saved_out = SavedValue(target, True)
+            node.saved_out = (target._data, target._vc, target._vc[0], True)
         if target._base is None:
             target._grad_fn = node
             target._output_nr = 0

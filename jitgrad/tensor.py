@@ -29,9 +29,10 @@ class Size(tuple):
 class Tensor:
     # Hot attributes are slots; rarely-set ones fall back to the class defaults below through
     # the lazily created instance __dict__.
-    __slots__ = ("_data", "_vc", "_requires_grad", "_grad_fn", "_output_nr", "_base",
-                 "__dict__", "__weakref__")
+    __slots__ = ("_data", "_vc", "_requires_grad", "_grad_fn", "__dict__", "__weakref__")
 
+    _output_nr = 0
+    _base = None
     _grad = None
     _view_chain = ()
     _view_version = 0
@@ -57,8 +58,6 @@ class Tensor:
         self._vc = [0]
         self._requires_grad = False
         self._grad_fn = None
-        self._output_nr = 0
-        self._base = None
 
     @staticmethod
     def _make(array):
@@ -67,8 +66,6 @@ class Tensor:
         t._vc = [0]
         t._requires_grad = False
         t._grad_fn = None
-        t._output_nr = 0
-        t._base = None
         return t
 
     # -- autograd state ----------------------------------------------------------------------

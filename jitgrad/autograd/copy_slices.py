@@ -17,7 +17,7 @@ class CopySlices(Node):
         self.view_chain = view_chain
         self.fn = fn
         self.next_functions = (base_edge,) + fn.next_functions[1:]
-        self.in_meta = (base_meta,) + fn.in_meta[1:]
+        self.meta = (base_meta,) + fn.meta[1:]
 
     def apply(self, grad_outputs, F):
         from ..dispatch import replay_view

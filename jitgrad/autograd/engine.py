@@ -187,41 +187,48 @@ def run(tensors, grad_tensors, retain_graph, create_graph, inputs, accumulate):
 
     previous_mode = STATE.enabled
     STATE.enabled = create_graph
+    heappush, heappop = heapq.heappush, heapq.heappop
     try:
-        with np.errstate(all="ignore"):
-            heap = []
-            for node in root_nodes:
-                if deps.get(node, 0) == 0:
-                    heapq.heappush(heap, (-node._seq, id(node), node))
-            while heap:
-                node = heapq.heappop(heap)[2]
-                grads = buffers.pop(node, None)
-                if grads is not None:
-                    grads = _call_tensor_hooks(node, grads, create_graph)
-                out = None
-                if targets is None:
-                    run_node = grads is not None
-                else:
-                    run_node = grads is not None and _wanted(node, needed, targets, grads,
-                                                             captured, accumulate, create_graph)
-                if run_node and any(g is not None for g in grads):
-                    out = _apply(node, grads, F, create_graph)
-                if not retain_graph:
-                    node.release()
-                for i, (child, nr) in enumerate(node.next_functions):
-                    if child is None or (targets is not None and not needed.get(child)):
-                        continue
-                    g = out[i] if out is not None else None
+        heap = []
+        for node in root_nodes:
+            if deps.get(node, 0) == 0:
+                heappush(heap, (-node._seq, id(node), node))
+        while heap:
+            node = heappop(heap)[2]
+            grads = buffers.pop(node, None)
+            if grads is not None and (node._tensor_hooks or node._retained or node._pre_hooks
+                                      or (type(node) is AccumulateGrad
+                                          and node.variable._hooks)):
+                grads = _call_tensor_hooks(node, grads, create_graph)
+            out = None
+            if grads is not None and (grads[0] is not None or any(
+                    g is not None for g in grads)):
+                if targets is None or _wanted(node, needed, targets, grads, captured,
+                                              accumulate, create_graph):
+                    out = node.apply(grads, F)
+                    if len(out) != len(node.next_functions) or node._post_hooks or \
+                            _ANOMALY[0]:
+                        out = _check_outputs(node, grads, out, create_graph)
+            if not retain_graph:
+                node.release()
+            meta = node.meta
+            for i, (child, nr) in enumerate(node.next_functions):
+                if child is None or (targets is not None and not needed.get(child)):
+                    continue
+                if out is not None:
+                    g = out[i]
                     if g is not None:
-                        g = _fit(node, i, g, create_graph)
+                        m = meta[i]
+                        if m is not None and (g.shape != m[0] or g.dtype != m[1]):
+                            g = _fit(node, i, g, create_graph)
                         slots = buffers.get(child)
                         if slots is None:
                             slots = buffers[child] = [None] * child.n_outputs
                         slots[nr] = g if slots[nr] is None else slots[nr] + g
-                    remaining = deps[child] - 1
-                    deps[child] = remaining
-                    if remaining == 0:
-                        heapq.heappush(heap, (-child._seq, id(child), child))
+                remaining = deps[child] - 1
+                deps[child] = remaining
+                if remaining == 0:
+                    heappush(heap, (-child._seq, id(child), child))
     finally:
         STATE.enabled = previous_mode
     if captured is not None and not accumulate:
@@ -288,8 +295,8 @@ def _from_tensor(t, create_graph):
     return t._data
 
 
-def _apply(node, grads, F, create_graph):
-    out = node.apply(grads, F)
+def _check_outputs(node, grads, out, create_graph):
+    """The slow path after a node ran: gradient count, node post-hooks, anomaly checks."""
     if len(out) != len(node.next_functions):
         raise RuntimeError(f"function {node.name()} returned an incorrect number of gradients "
                            f"(expected {len(node.next_functions)}, got {len(out)})")
@@ -309,7 +316,7 @@ def _apply(node, grads, F, create_graph):
 
 def _fit(node, index, g, create_graph):
     """Unbroadcast and cast a gradient to the shape and dtype of the input it flows into."""
-    meta = node.in_meta[index]
+    meta = node.meta[index]
     if meta is None:
         return g
     shape, dtype = meta
@@ -322,7 +329,7 @@ def _fit(node, index, g, create_graph):
         if g._data.dtype != dtype:
             g = g.to(dtype)
         return g
-    g_shape = np.shape(g)
+    g_shape = g.shape
     if g_shape != shape:
         target = _reduce_target(node, index, g_shape, shape)
         g = sum_to(np.asarray(g), target).reshape(shape)

@@ -20,7 +20,7 @@ class BackwardCFunction(Node):
         self.needs_input_grad = ()
         self.materialize_grads = True
         self.next_functions = ()
-        self.in_meta = ()
+        self.meta = ()
         self.n_outputs = 1
         self._out_meta = ()
         self._saved = None
@@ -148,7 +148,7 @@ class Function(metaclass=FunctionMeta):
         if recording:
             ctx.next_functions = tuple(gradient_edge(a) if n else (None, 0)
                                        for a, n in zip(args, needs))
-            ctx.in_meta = tuple((a._data.shape, a._data.dtype) if n else None
+            ctx.meta = tuple((a._data.shape, a._data.dtype) if n else None
                                 for a, n in zip(args, needs))
         outs = tuple(_wrap_output(ctx, o, j, args, recording) for j, o in enumerate(outs))
         ctx.n_outputs = len(outs)

@@ -15,21 +15,21 @@ class Node:
     """A node of the autograd graph.
 
     `next_functions` holds one `(node, output_nr)` edge per input, `(None, 0)` where the input
-    needs no gradient. `in_meta` holds each input's `(shape, numpy dtype)`, which the engine uses
-    to unbroadcast and cast gradients (once, there, not in every rule).
+    needs no gradient. `meta` holds each input's `(shape, numpy dtype)`, which the engine uses
+    to unbroadcast and cast gradients (once, there, not in every rule). Rarely used fields are
+    class-level defaults, so creating a node on the hot path sets only what it needs.
     """
 
-    __slots__ = ("next_functions", "in_meta", "_seq", "_tensor_hooks", "_retained",
-                 "_post_hooks", "_pre_hooks", "__weakref__")
-
     n_outputs = 1
+    next_functions = ()
+    meta = ()
+    _tensor_hooks = None   # {output_nr: {id: hook}} from Tensor.register_hook
+    _retained = None       # {output_nr: weakref to the Tensor} from retain_grad()
+    _post_hooks = None
+    _pre_hooks = None
 
     def __init__(self):
         self._seq = next(_sequence)
-        self._tensor_hooks = None   # {output_nr: [hook, ...]} from Tensor.register_hook
-        self._retained = None       # {output_nr: weakref to the Tensor} from retain_grad()
-        self._post_hooks = None
-        self._pre_hooks = None
 
     def name(self):
         return type(self).__name__
@@ -67,6 +67,10 @@ class Node:
         hooks = self._tensor_hooks
         return hooks.get(output_nr) if hooks else None
 
+    @property
+    def has_hooks(self):
+        return bool(self._tensor_hooks or self._retained or self._pre_hooks)
+
 
 class SavedValue:
     """A value saved for backward, stamped with its tensor's version at save time.
@@ -76,7 +80,8 @@ class SavedValue:
     grad_fn on unpack, to avoid a reference cycle output -> node -> output.
     """
 
-    __slots__ = ("tensor", "array", "counter", "version", "is_output", "requires_grad")
+    __slots__ = ("tensor", "array", "counter", "version", "is_output", "requires_grad",
+                 "output_nr")
 
     def __init__(self, tensor, is_output):
         self.tensor = None if is_output else tensor
@@ -85,24 +90,13 @@ class SavedValue:
         self.version = tensor._vc[0]
         self.is_output = is_output
         self.requires_grad = tensor._requires_grad
-
-    def check(self, node, tensor_desc):
-        if self.counter[0] != self.version:
-            if self.is_output:
-                origin = f", which is output 0 of {node.name()},"
-            else:
-                grad_fn = self.tensor._grad_fn
-                origin = (f", which is output {self.tensor._output_nr} of {grad_fn.name()},"
-                          if grad_fn is not None else "")
-            raise RuntimeError(
-                "one of the variables needed for gradient computation has been modified by an "
-                f"inplace operation: [{tensor_desc(self.array)}]{origin} is at version "
-                f"{self.counter[0]}; expected version {self.version} instead. Hint: enable "
-                "anomaly detection to find the operation that failed to compute its gradient, "
-                "with torch.autograd.set_detect_anomaly(True).")
+        self.output_nr = tensor._output_nr
 
     def unpack(self, node, as_tensor):
-        self.check(node, errors.tensor_desc)
+        if self.counter[0] != self.version:
+            raise_modified(self.array, self.counter[0], self.version,
+                           node if self.is_output else self.tensor._grad_fn,
+                           self.output_nr)
         if not as_tensor:
             return self.array
         if not self.is_output:
@@ -113,40 +107,82 @@ class SavedValue:
         if self.requires_grad:
             out._requires_grad = True
             out._grad_fn = node
+            out._output_nr = self.output_nr
         return out
 
 
-class OpNode(Node):
-    """The GradFn of one op application; subclassed once per op for PyTorch's class names."""
+def raise_modified(array, version, expected, grad_fn, output_nr):
+    origin = f", which is output {output_nr} of {grad_fn.name()}," if grad_fn is not None else ""
+    raise RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an "
+        f"inplace operation: [{errors.tensor_desc(array)}]{origin} is at version {version}; "
+        f"expected version {expected} instead. Hint: enable anomaly detection to find the "
+        "operation that failed to compute its gradient, with "
+        "torch.autograd.set_detect_anomaly(True).")
 
-    __slots__ = ("spec", "attrs", "saved", "saved_out", "needs", "extra", "_freed")
+
+class OpNode(Node):
+    """The GradFn of one op application; subclassed once per op for PyTorch's class names.
+
+    It is also the `ctx` its derivative rule sees: `ctx.inputs` (saved inputs, None where not
+    saved), `ctx.out` (the saved output), `ctx.attrs`, `ctx.needs` (which inputs need a
+    gradient), `ctx.extra` (extra outputs such as max(dim)'s indices) and `ctx.meta`.
+    `saved` holds, per input, None, a Python scalar, or a `(tensor, version)` pair.
+    """
+
+    attrs = {}
+    saved = None
+    saved_out = None        # (array, version counter, version, requires_grad)
+    extra = None
+    inputs = None
+    out = None
+    _freed = False
 
     def __init__(self, spec, attrs, needs):
-        Node.__init__(self)
+        self._seq = next(_sequence)
         self.spec = spec
-        self.attrs = attrs
+        if attrs is not None:
+            self.attrs = attrs
         self.needs = needs
-        self.saved = None
-        self.saved_out = None
-        self.extra = None       # non-differentiable extra outputs (max(dim)'s indices)
-        self._freed = False
 
-    # The rule's view of its node: ctx.inputs, ctx.out, ctx.attrs, ctx.needs, ctx.extra.
     def unpack(self, as_tensor):
         if self._freed:
             raise RuntimeError(errors.BACKWARD_TWICE)
         saved = self.saved
         inputs = None
         if saved is not None:
-            inputs = tuple(s.unpack(self, as_tensor) if type(s) is SavedValue else s
-                           for s in saved)
-        out = self.saved_out.unpack(self, as_tensor) if self.saved_out is not None else None
+            inputs = []
+            for entry in saved:
+                if type(entry) is tuple:
+                    tensor, version = entry
+                    if tensor._vc[0] != version:
+                        raise_modified(tensor._data, tensor._vc[0], version, tensor._grad_fn,
+                                       tensor._output_nr)
+                    entry = tensor if as_tensor else tensor._data
+                inputs.append(entry)
+        out = None
+        saved_out = self.saved_out
+        if saved_out is not None:
+            array, counter, version, requires_grad = saved_out
+            if counter[0] != version:
+                raise_modified(array, counter[0], version, self, 0)
+            if as_tensor:
+                from ..tensor import Tensor
+                out = Tensor._make(array)
+                out._vc = counter
+                if requires_grad:
+                    out._requires_grad = True
+                    out._grad_fn = self
+            else:
+                out = array
         return inputs, out
 
     def apply(self, grad_outputs, F):
-        inputs, out = self.unpack(F is not _numpy_ops())
-        ctx = RuleContext(inputs, out, self.attrs, self.needs, self.extra, self.in_meta)
-        return self.spec.rule(F, ctx, grad_outputs[0])
+        self.inputs, self.out = self.unpack(F is not NUMPY_OPS_REF[0])
+        try:
+            return self.spec.rule(F, self, grad_outputs[0])
+        finally:
+            self.inputs = self.out = None
 
     def release(self):
         if self.saved is not None or self.saved_out is not None:
@@ -156,59 +192,34 @@ class OpNode(Node):
 
     @property
     def _saved_self(self):
-        inputs, _ = self.unpack(True)
-        return inputs[0]
+        return self.unpack(True)[0][0]
 
     @property
     def _saved_result(self):
-        _, out = self.unpack(True)
-        return out
+        return self.unpack(True)[1]
 
 
-class RuleContext:
-    """What a derivative rule sees: saved inputs (None where not saved), the saved output,
-    the op's attributes (a dict, empty when none), which inputs need a gradient, extra outputs,
-    and each differentiable input's (shape, dtype) as `meta`."""
-
-    __slots__ = ("inputs", "out", "attrs", "needs", "extra", "meta")
-
-    def __init__(self, inputs, out, attrs, needs, extra, meta):
-        self.inputs = inputs
-        self.out = out
-        self.attrs = attrs if attrs is not None else {}
-        self.needs = needs
-        self.extra = extra
-        self.meta = meta
-
-
-_NUMPY_OPS = []
-
-
-def _numpy_ops():
-    if not _NUMPY_OPS:
-        from ..ops.spec import NUMPY_OPS
-        _NUMPY_OPS.append(NUMPY_OPS)
-    return _NUMPY_OPS[0]
+NUMPY_OPS_REF = [None]  # filled in by ops.spec once the namespace exists
 
 
 class AccumulateGrad(Node):
     """The sink for a leaf: runs the leaf's hooks and accumulates into `.grad`."""
 
-    __slots__ = ("variable",)
+    _seq = ACCUMULATE_SEQ
 
     def __init__(self, variable):
-        Node.__init__(self)
-        self._seq = ACCUMULATE_SEQ
         self.variable = variable
-        self.next_functions = ()
-        self.in_meta = ()
 
     def tensor_hooks(self, output_nr):
         # matches torch: a leaf's hooks live on the tensor, so they outlive this node
         return self.variable._hooks
 
+    @property
+    def has_hooks(self):
+        return bool(self.variable._hooks)
+
     def apply(self, grad_outputs, F):
-        accumulate_into(self.variable, grad_outputs[0], F is not _numpy_ops())
+        accumulate_into(self.variable, grad_outputs[0], F is not NUMPY_OPS_REF[0])
         return ()
 
 
@@ -241,7 +252,7 @@ def accumulate_into(tensor, grad, as_tensor):
 
 def gradient_edge(tensor):
     """The (node, output_nr) edge through which a tensor receives its gradient."""
-    grad_fn = tensor.grad_fn
+    grad_fn = tensor._grad_fn if tensor._base is None else tensor.grad_fn
     if grad_fn is not None:
         return grad_fn, tensor._output_nr
     if tensor._requires_grad:

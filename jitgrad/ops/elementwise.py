@@ -34,14 +34,20 @@ def _binary(spec):
 def _methods(spec):
     """Tensor methods for a binary op: self op other, other op self, and self op= other."""
     def forward(self, other):
-        if not _is_operand(other) and not isinstance(other, (list, tuple, np.ndarray)):
-            return NotImplemented
-        return apply(spec, (self, _operand(other)))
+        kind = type(other)
+        if kind is not Tensor and kind is not float and kind is not int:
+            if not _is_operand(other) and not isinstance(other, (list, tuple, np.ndarray)):
+                return NotImplemented
+            other = _operand(other)
+        return apply(spec, (self, other))
 
     def reflected(self, other):
-        if not _is_operand(other) and not isinstance(other, (list, tuple, np.ndarray)):
-            return NotImplemented
-        return apply(spec, (_operand(other), self))
+        kind = type(other)
+        if kind is not Tensor and kind is not float and kind is not int:
+            if not _is_operand(other) and not isinstance(other, (list, tuple, np.ndarray)):
+                return NotImplemented
+            other = _operand(other)
+        return apply(spec, (other, self))
 
     def inplace(self, other):
         return apply_inplace(spec, self, (self, _operand(other)))
