@@ -64,6 +64,20 @@ def test_zero_pow_tensor(T):
     assert b2.grad.tolist() == [-math.inf, 0.0, 0.0]
 
 
+def test_no_numpy_warnings_at_singularities(T):
+    # torch computes inf / nan silently; a NumPy RuntimeWarning must not leak out
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        b = T.tensor([-1.0, 0.0, 1.0], requires_grad=True)
+        (0 ** b).sum().backward()
+        x = T.tensor([0.0, 1.0], requires_grad=True)
+        (T.sqrt(x) + T.log(x)).sum().backward()
+        assert x.grad.tolist() == [math.inf, 1.5]
+        assert (1 / T.tensor([0.0, -0.0])).tolist() == [math.inf, -math.inf]
+        assert T.log(T.tensor([0.0])).tolist() == [-math.inf]
+        assert math.isnan(T.log(T.tensor([-1.0])).item())
+
+
 def test_augmented_assignment_on_nonleaf_grad(T):
     a = T.tensor([1.0, 2.0], requires_grad=True)
     y = a * 1

@@ -422,6 +422,22 @@ def test_getitem_forms(T):
     assert v[-2].item() == 4.0
 
 
+def test_basic_indexing_returns_views(T):
+    x = T.zeros(2, 3)
+    x[0].fill_(1.0)
+    x[1, 1:].add_(2.0)
+    x[..., 0].mul_(10.0)
+    x.t()[2].sub_(1.0)
+    x.transpose(0, 1)[1, 0] = 7.0
+    assert x.tolist() == [[10.0, 7.0, 0.0], [0.0, 2.0, 1.0]]
+    assert x._version == 5
+    y = T.zeros(3)
+    y[[0, 1]].fill_(1.0)  # advanced indexing copies
+    y[y == 0].fill_(1.0)
+    assert y.tolist() == [0.0, 0.0, 0.0]
+    assert y._version == 0
+
+
 def test_getitem_gradients(T):
     x = T.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
     y = (x[0, ::2].sum() + x[-1, -1] * 10 + x[:, [1, 1]].sum() + x[x > 4.5].sum() * 100
