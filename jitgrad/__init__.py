@@ -3,12 +3,6 @@
 `import jitgrad as torch` runs ordinary autograd scripts eagerly; `jitgrad.compile(fn)` compiles
 them. This package imports NumPy only: the compiler (and Numba) load on first use.
 """
-import warnings as _warnings
-
-# NumPy warns on log(0), x / 0 and overflow where PyTorch is silent. Silence only warnings
-# raised from jitgrad's own modules; users' NumPy code keeps its warnings.
-_warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"jitgrad(\.|$)")
-
 from . import dtypes as _dtypes  # noqa: E402
 from .dtypes import (float16, float32, float64, uint8, int8, int16, int32, int64,  # noqa: E402
                      get_default_dtype, set_default_dtype, promote_types as _promote)
@@ -40,6 +34,7 @@ from .autograd.grad_mode import (no_grad, enable_grad, set_grad_enabled,  # noqa
                                  inference_mode, is_grad_enabled, is_inference_mode_enabled)
 from . import autograd  # noqa: E402
 from . import nn  # noqa: E402
+from .nn.functional import softmax, log_softmax  # noqa: E402
 from . import optim  # noqa: E402
 
 bool = _dtypes.bool_

@@ -1,5 +1,7 @@
 """The one place that runs an op: the dtype rule, the NumPy forward, recording the GradFn (the
 only reader of grad mode here), bumping versions for in-place ops, and notifying the tracer."""
+import warnings
+
 import numpy as np
 
 from . import dtypes, errors, tracing
@@ -89,10 +91,40 @@ def _require_float(spec, x):
             f"floating point or complex dtype. Got: {errors.scalar_type_name(x.dtype)}")
 
 
+def quiet_numpy_warnings():
+    """NumPy warns on log(0), x / 0 and overflow where PyTorch is silent. Filter only warnings
+    raised from jitgrad's own modules (users' NumPy code keeps its warnings). Test runners
+    reset the filter list per test, so the dispatcher re-checks it (one comparison per op)."""
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"jitgrad(\.|$)")
+    _QUIET[0] = warnings.filters[0]
+
+
+_QUIET = [None]
+
+
+def _translate_value_error(spec, arrays, error):
+    shapes = [a.shape for a in arrays if type(a) is _ndarray]
+    if "broadcast" in str(error) and len(shapes) >= 2:
+        a, b = shapes[0], shapes[1]
+        for i in range(1, max(len(a), len(b)) + 1):
+            da = a[-i] if i <= len(a) else 1
+            db = b[-i] if i <= len(b) else 1
+            if da != db and da != 1 and db != 1:
+                dim = max(len(a), len(b)) - i
+                return RuntimeError(f"The size of tensor a ({da}) must match the size of "
+                                    f"tensor b ({db}) at non-singleton dimension {dim}")
+    return error
+
+
 def apply(spec, args, attrs=None):
     """Run `spec` on `args` (Tensors and Python scalars) and return the result Tensor(s)."""
+    if warnings.filters[0] is not _QUIET[0]:
+        quiet_numpy_warnings()
     arrays = _prepare(spec, args)
-    out = spec.forward(*arrays, **attrs) if attrs else spec.forward(*arrays)
+    try:
+        out = spec.forward(*arrays, **attrs) if attrs else spec.forward(*arrays)
+    except ValueError as error:
+        raise _translate_value_error(spec, arrays, error) from None
     extra = None
     if spec.n_outputs > 1:
         out, *extra = out
@@ -119,6 +151,12 @@ def apply(spec, args, attrs=None):
 
 
 _new = object.__new__
+
+
+def _wrap(array):
+    if type(array) is not _ndarray:
+        array = np.asarray(array)
+    return Tensor._make(array)
 
 
 def _edge(a):

@@ -246,7 +246,7 @@ case("sub", "sub", lambda T, x, y: x - y, R(3, 4), R(3, 4))
 case("sub_fn", "sub", lambda T, x, y: T.sub(x, y), R(3, 4), R(3, 4))
 case("sub_broadcast", "sub", lambda T, x, y: x - y, R(4), R(3, 1))
 case("sub_scalar_rhs", "sub", lambda T, x: x - 1.5, R(3, 4))
-case("sub_scalar_lhs", "sub", lambda T, x: 1.5 - x, R(3, 4))
+case("sub_scalar_lhs", "rsub", lambda T, x: 1.5 - x, R(3, 4))
 case("sub_0d", "sub", lambda T, x, y: x - y, R(), R(4))
 case("sub_self", "sub", lambda T, x: x - x * 0.5, R(3))
 
@@ -408,28 +408,28 @@ case("std_fn", "std", lambda T, x: T.std(x, dim=(1, 2)), R(2, 3, 4))
 
 case("max", "max", lambda T, x: x.max(), D(3, 4))
 case("max_fn", "max", lambda T, x: T.max(x), D(2, 3, 4))
-case("max_dim_values", "max", lambda T, x: x.max(dim=1).values, D(3, 4))
-case("max_dim_keepdim_values", "max", lambda T, x: x.max(dim=1, keepdim=True).values, D(3, 4))
-case("max_neg_dim_values", "max", lambda T, x: x.max(-1).values, D(2, 3, 4))
-case("max_dim_tuple_index", "max", lambda T, x: T.max(x, 0)[0], D(3, 4))
-case("max_dim_indices", "max", lambda T, x: x.max(dim=1).indices, D(3, 4), grad=False)
-case("max_dim_keepdim_indices", "max", lambda T, x: x.max(dim=0, keepdim=True).indices,
+case("max_dim_values", "max_dim", lambda T, x: x.max(dim=1).values, D(3, 4))
+case("max_dim_keepdim_values", "max_dim", lambda T, x: x.max(dim=1, keepdim=True).values, D(3, 4))
+case("max_neg_dim_values", "max_dim", lambda T, x: x.max(-1).values, D(2, 3, 4))
+case("max_dim_tuple_index", "max_dim", lambda T, x: T.max(x, 0)[0], D(3, 4))
+case("max_dim_indices", "max_dim", lambda T, x: x.max(dim=1).indices, D(3, 4), grad=False)
+case("max_dim_keepdim_indices", "max_dim", lambda T, x: x.max(dim=0, keepdim=True).indices,
      D(3, 4), grad=False)
 case("max_ties", "max", lambda T, x: x.max(), TIES(3, 4),
      fd=False)  # full max: gradient split evenly between tied maxima
-case("max_dim_ties_values", "max", lambda T, x: x.max(dim=1).values, TIES(3, 4),
+case("max_dim_ties_values", "max_dim", lambda T, x: x.max(dim=1).values, TIES(3, 4),
      fd=False)  # dim max: all gradient to the returned index
-case("max_dim_ties_indices", "max", lambda T, x: x.max(dim=1).indices, TIES(3, 4),
+case("max_dim_ties_indices", "max_dim", lambda T, x: x.max(dim=1).indices, TIES(3, 4),
      grad=False)  # CPU torch returns the first maximal index
 case("min", "min", lambda T, x: x.min(), D(3, 4))
 case("min_fn", "min", lambda T, x: T.min(x), D(4))
-case("min_dim_values", "min", lambda T, x: x.min(dim=0).values, D(3, 4))
-case("min_dim_keepdim_values", "min", lambda T, x: x.min(dim=-1, keepdim=True).values,
+case("min_dim_values", "min_dim", lambda T, x: x.min(dim=0).values, D(3, 4))
+case("min_dim_keepdim_values", "min_dim", lambda T, x: x.min(dim=-1, keepdim=True).values,
      D(2, 3, 4))
-case("min_dim_indices", "min", lambda T, x: x.min(dim=-1).indices, D(2, 3, 4), grad=False)
+case("min_dim_indices", "min_dim", lambda T, x: x.min(dim=-1).indices, D(2, 3, 4), grad=False)
 case("min_ties", "min", lambda T, x: x.min(), TIES(3, 4), fd=False)
-case("min_dim_ties_values", "min", lambda T, x: x.min(dim=0).values, TIES(3, 4), fd=False)
-case("min_dim_ties_indices", "min", lambda T, x: x.min(dim=0).indices, TIES(3, 4), grad=False)
+case("min_dim_ties_values", "min_dim", lambda T, x: x.min(dim=0).values, TIES(3, 4), fd=False)
+case("min_dim_ties_indices", "min_dim", lambda T, x: x.min(dim=0).indices, TIES(3, 4), grad=False)
 
 case("amax", "amax", lambda T, x: x.amax(), D(3, 4))
 case("amax_dim", "amax", lambda T, x: x.amax(dim=1), D(3, 4))
@@ -570,14 +570,14 @@ def _setitem_then_use(T, x, z):
     return y.sum(0)
 
 
-case("setitem_row", "setitem", _setitem_row, R(3, 4), R(4))
-case("setitem_slice", "setitem", _setitem_slice, R(3, 4), R(3, 2))
-case("setitem_scalar", "setitem", _setitem_scalar, R(3, 4))
-case("setitem_list_broadcast", "setitem", _setitem_broadcast, R(3, 4), R(4))
-case("setitem_mask", "setitem", _setitem_mask, R(3, 4), BOOL(3, 4))
-case("setitem_ellipsis", "setitem", _setitem_ellipsis, R(2, 3, 4), R(2, 3))
-case("setitem_element", "setitem", _setitem_element, R(3, 4), R())
-case("setitem_nonleaf", "setitem", _setitem_then_use, R(3, 4), R(2, 4))
+case("setitem_row", "index_put", _setitem_row, R(3, 4), R(4))
+case("setitem_slice", "index_put", _setitem_slice, R(3, 4), R(3, 2))
+case("setitem_scalar", "index_put", _setitem_scalar, R(3, 4))
+case("setitem_list_broadcast", "index_put", _setitem_broadcast, R(3, 4), R(4))
+case("setitem_mask", "index_put", _setitem_mask, R(3, 4), BOOL(3, 4))
+case("setitem_ellipsis", "index_put", _setitem_ellipsis, R(2, 3, 4), R(2, 3))
+case("setitem_element", "index_put", _setitem_element, R(3, 4), R())
+case("setitem_nonleaf", "index_put", _setitem_then_use, R(3, 4), R(2, 4))
 
 case("cat", "cat", lambda T, x, y: T.cat([x, y]), R(2, 4), R(3, 4))
 case("cat_dim1", "cat", lambda T, x, y: T.cat([x, y], dim=1), R(3, 1), R(3, 4))
@@ -732,10 +732,10 @@ case("mul__broadcast_0d", "mul_", _inplace("mul_"), R(3, 4), R())
 case("mul__scalar", "mul_", _inplace("mul_", -2.0), R(3, 4))
 case("div_", "div_", _inplace("div_"), R(3, 4), NZ(3, 4))
 case("div__scalar", "div_", _inplace("div_", 4.0), R(3, 4))
-case("zero_", "zero_", _inplace("zero_"), R(3, 4))
-case("fill_", "fill_", _inplace("fill_", 1.5), R(3, 4))
-case("copy_", "copy_", _inplace("copy_"), R(3, 4), R(3, 4))
-case("copy__broadcast", "copy_", _inplace("copy_"), R(3, 4), R(4))
+case("zero_", "fill", _inplace("zero_"), R(3, 4))
+case("fill_", "fill", _inplace("fill_", 1.5), R(3, 4))
+case("copy_", "copy", _inplace("copy_"), R(3, 4), R(3, 4))
+case("copy__broadcast", "copy", _inplace("copy_"), R(3, 4), R(4))
 case("clamp_", "clamp_", _inplace("clamp_", -1.0, 1.0), AZ(3, 4))
 case("clamp__min", "clamp_", _inplace("clamp_", min=0.0), AZ(3, 4))
 case("exp_", "exp_", _inplace("exp_"), R(3, 4))
@@ -750,6 +750,81 @@ case("inplace_chain", "add_", _inplace_chain, R(3, 4), R(3, 4))
 case("inplace_on_view", "mul_", _inplace_on_view, R(3, 4), R(4))
 case("inplace_after_use", "add_", _inplace_then_reuse, R(3, 4), R(3, 4))
 
+# ---- more registry ops: erf, remainder, floor_divide, logic, bits, nan tests, casts -----------
+
+case("erf", "erf", lambda T, x: x.erf(), R(3, 4))
+case("erf_fn", "erf", lambda T, x: T.erf(x), R(4))
+case("rsub_fn", "rsub", lambda T, x, y: T.rsub(x, y), R(3, 4), R(4))  # y - x
+case("rsub_0d", "rsub", lambda T, x: 1 - x, R())
+
+# Away from the jumps (x / y never lands within eps of an integer for these seeds).
+case("remainder", "remainder", lambda T, x, y: x % y, R(3, 4), P(3, 4))
+case("remainder_fn", "remainder", lambda T, x, y: T.remainder(x, y), R(3, 4), P(4))
+case("remainder_scalar", "remainder", lambda T, x: x % 0.75, R(3, 4))
+case("remainder_neg_divisor", "remainder", lambda T, x: x.remainder(-0.75), R(3, 4))
+case("remainder_int", "remainder", lambda T, i, j: i % j, INT(3, 4, low=-4, high=5),
+     INT(4, low=1, high=4), grad=False, dtypes=("int64",))
+# torch: float floor_divide is recorded (requires_grad=True) but its backward raises, so the
+# float case is forward-only (grad=False).
+case("floor_divide", "floor_divide", lambda T, x, y: x // y, R(3, 4), P(3, 4), grad=False)
+case("floor_divide_scalar", "floor_divide", lambda T, x: T.floor_divide(x, 0.5), R(3, 4),
+     grad=False)
+case("floor_divide_int", "floor_divide", lambda T, i, j: i // j, INT(3, 4, low=-4, high=5),
+     INT(4, low=1, high=4), grad=False, dtypes=("int64",))
+
+case("logical_and", "logical_and", lambda T, x, y: T.logical_and(x, y), TIES(3, 4), TIES(3, 4),
+     grad=False)
+case("logical_and_bool", "logical_and", lambda T, a, b: a.logical_and(b), BOOL(3, 4), BOOL(4),
+     grad=False, dtypes=("int64",))
+case("logical_or", "logical_or", lambda T, x, y: T.logical_or(x, y), TIES(3, 4), TIES(4),
+     grad=False)
+case("logical_not", "logical_not", lambda T, x: T.logical_not(x), TIES(3, 4), grad=False)
+case("logical_not_bool", "logical_not", lambda T, a: a.logical_not(), BOOL(3, 4), grad=False,
+     dtypes=("int64",))
+case("bitwise_and_bool", "bitwise_and", lambda T, a, b: a & b, BOOL(3, 4), BOOL(3, 4),
+     grad=False, dtypes=("int64",))
+case("bitwise_and_int", "bitwise_and", lambda T, i, j: T.bitwise_and(i, j), INT(3, 4, high=8),
+     INT(4, high=8), grad=False, dtypes=("int64",))
+case("bitwise_or_bool", "bitwise_or", lambda T, a, b: a | b, BOOL(3, 4), BOOL(3, 1),
+     grad=False, dtypes=("int64",))
+case("bitwise_or_int", "bitwise_or", lambda T, i, j: i | j, INT(3, 4, high=8), INT(3, 4, high=8),
+     grad=False, dtypes=("int64",))
+case("bitwise_not_bool", "bitwise_not", lambda T, a: ~a, BOOL(3, 4), grad=False,
+     dtypes=("int64",))
+case("bitwise_not_int", "bitwise_not", lambda T, i: T.bitwise_not(i), INT(3, 4, low=-4, high=5),
+     grad=False, dtypes=("int64",))
+case("mask_combine", "bitwise_and", lambda T, x: x[(x > -1.0) & ~(x > 1.0)], AZ(3, 4))
+
+_NAN, _INF = float("nan"), float("inf")
+case("isnan", "isnan", lambda T, x, m: T.isnan(T.where(m, x, _NAN)), R(3, 4), BOOL(3, 4),
+     grad=False)
+case("isnan_method", "isnan", lambda T, x: x.isnan(), R(3, 4), grad=False)
+case("isinf", "isinf", lambda T, x, m: T.where(m, x, -_INF).isinf(), R(3, 4), BOOL(3, 4),
+     grad=False)
+case("isfinite", "isfinite", lambda T, x, m, n: T.isfinite(T.where(m, T.where(n, x, _INF), _NAN)),
+     R(3, 4), BOOL(3, 4), BOOL(3, 4), grad=False)
+
+case("to_float64", "to_dtype", lambda T, x: x.to(T.float64), R(3, 4))  # grad cast back
+case("to_float32", "to_dtype", lambda T, x: x.to(dtype=T.float32) * 2.0, R(3, 4))
+case("double", "to_dtype", lambda T, x: x.double(), R(3, 4))
+case("float", "to_dtype", lambda T, x: x.float(), R(3, 4))
+case("to_mixed_precision", "to_dtype", lambda T, x, y: x.double() * y.float(), R(3, 4), R(4))
+case("to_int64", "to_dtype", lambda T, x: (x * 3.0).long(), AZ(3, 4), grad=False)
+case("int_to_float", "to_dtype", lambda T, i: i.float(), INT(3, 4, high=5), grad=False,
+     dtypes=("int64",))
+case("bool_to_float", "to_dtype", lambda T, x: (x > 0).to(x.dtype) * x, AZ(3, 4))
+
+case("sum_to_size", "sum_to_size", lambda T, x: x.sum_to_size(3, 1), R(3, 4))
+case("sum_to_size_tuple", "sum_to_size", lambda T, x: x.sum_to_size((1, 4)), R(3, 4))
+case("sum_to_size_drop_lead", "sum_to_size", lambda T, x: x.sum_to_size(3, 1), R(2, 3, 4))
+case("sum_to_size_same", "sum_to_size", lambda T, x: x.sum_to_size(3, 4), R(3, 4))
+
+# index_backward is jitgrad's adjoint of advanced getitem (scatter-add of the upstream
+# gradient); it has no public API, so this case exists to run it: its backward (repeated and
+# negative indices, so contributions accumulate) is what is being tested.
+case("getitem_advanced_backward", "index_backward", lambda T, x: x[[0, 2, 0, -3], 1:] * 2.0,
+     R(3, 4))
+
 # ---- mixed: a few small compositions that exercise several ops' backward together ---------------
 
 case("mlp_layer", "matmul",
@@ -757,7 +832,7 @@ case("mlp_layer", "matmul",
 case("attention_scores", "softmax",
      lambda T, q, k: F(T).softmax(q @ k.transpose(-1, -2) * 0.5, dim=-1), R(2, 3, 4), R(2, 3, 4))
 
-del _cmp, _f
+del _cmp, _f, _NAN, _INF
 
 CASES_BY_NAME = {c.name: c for c in OP_CASES}
 assert len(CASES_BY_NAME) == len(OP_CASES), "duplicate case names in OP_CASES"

@@ -199,6 +199,12 @@ def test_grad_dtype_follows_leaf(T):
     (x * T.tensor([3.0, 4.0])).sum().backward()
     assert x.grad.dtype == T.float64
     assert x.grad.tolist() == [3.0, 4.0]
+    f = T.tensor([1.0, 2.0], requires_grad=True)
+    y = f * T.tensor([0.1, 0.2], dtype=T.float64)
+    assert y.dtype == T.float64
+    y.sum().backward()
+    assert f.grad.dtype == T.float32  # the gradient is cast back to the leaf's dtype
+    np.testing.assert_allclose(f.grad.numpy(), [0.1, 0.2], rtol=1e-6)
 
 
 # ----------------------------------------------------------------------------- broadcasting

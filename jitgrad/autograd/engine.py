@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 
-from .. import errors
+from .. import dispatch, errors
 from ..tensor import Tensor
 from .grad_fn import AccumulateGrad, accumulate_into, gradient_edge
 from .grad_mode import STATE
@@ -164,6 +164,8 @@ def run(tensors, grad_tensors, retain_graph, create_graph, inputs, accumulate):
     """Run backward from `tensors`. With `inputs`, gradients flow only towards them; returns
     their gradients when not accumulating (autograd.grad)."""
     F = _ops(create_graph)
+    if warnings.filters[0] is not dispatch._QUIET[0]:
+        dispatch.quiet_numpy_warnings()
     seeds = _seed(tensors, grad_tensors, create_graph)
     buffers = {}
     for (node, nr), g in seeds:

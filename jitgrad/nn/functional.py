@@ -216,3 +216,11 @@ def one_hot(tensor, num_classes=-1):
     labels = tensor._data
     n = int(labels.max()) + 1 if num_classes < 0 else num_classes
     return Tensor._make((labels[..., None] == np.arange(n)).astype(np.int64))
+
+
+def _bind():
+    Tensor.softmax = lambda self, dim=None, dtype=None: softmax(self, dim, dtype=dtype)
+    Tensor.log_softmax = lambda self, dim=None, dtype=None: log_softmax(self, dim, dtype=dtype)
+
+
+_bind()

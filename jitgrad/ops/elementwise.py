@@ -47,6 +47,8 @@ def _methods(spec):
             if not _is_operand(other) and not isinstance(other, (list, tuple, np.ndarray)):
                 return NotImplemented
             other = _operand(other)
+        if spec is SUB:
+            return apply(RSUB, (self, other))
         return apply(spec, (other, self))
 
     def inplace(self, other):
@@ -58,6 +60,9 @@ def _methods(spec):
 
 ADD = defop("add", np.add, template="({0} + {1})", dtype_rule="promote")
 SUB = defop("sub", np.subtract, template="({0} - {1})", dtype_rule="promote")
+# `2 - x`: PyTorch's rsub (other - self), a separate op so its GradFn is RsubBackward1.
+RSUB = defop("rsub", lambda x, other: np.subtract(other, x), template="({1} - {0})",
+             dtype_rule="promote", grad_fn_name="RsubBackward1")
 MUL = defop("mul", np.multiply, saves=(0, 1), template="({0} * {1})", dtype_rule="promote")
 DIV = defop("div", np.true_divide, saves=(0, 1), template="({0} / {1})", dtype_rule="float")
 NEG = defop("neg", np.negative, template="(-{0})")
@@ -77,6 +82,11 @@ def _add_rule(F, ctx, g):
 @derivative(SUB)
 def _sub_rule(F, ctx, g):
     return g, -g
+
+
+@derivative(RSUB)
+def _rsub_rule(F, ctx, g):
+    return -g, g
 
 
 @derivative(MUL)

@@ -42,6 +42,9 @@ def _canonical_key(key, data):
 
 
 def _getitem_forward(x, key):
+    if _is_basic(key) and not any(k is Ellipsis for k in key):
+        # A trailing Ellipsis makes NumPy return a 0-d view instead of a scalar copy (x[0]).
+        key = key + (Ellipsis,)
     try:
         return x[key]
     except IndexError as error:
@@ -49,8 +52,8 @@ def _getitem_forward(x, key):
 
 
 def _is_basic(key):
-    return all(isinstance(k, (int, np.integer, slice)) or k is None or k is Ellipsis
-               for k in key)
+    """Basic indexing (ints, slices, None, Ellipsis) gives a view; index arrays a copy."""
+    return not any(isinstance(k, np.ndarray) for k in key)
 
 
 GETITEM = defop("getitem", _getitem_forward, view=True, kind="movement",
@@ -107,7 +110,12 @@ def _index_put_rule(F, ctx, g):
 
 
 def getitem(input, key):
-    return apply(GETITEM, (input,), {"key": _canonical_key(key, input._data)})
+    key = _canonical_key(key, input._data)
+    out = apply(GETITEM, (input,), {"key": key})
+    if out._grad_fn is not None and not _is_basic(key):
+        # matches torch: advanced indexing saves its indices, so its graph is freed by backward
+        out._grad_fn.saved = ()
+    return out
 
 
 def setitem(input, key, value):

@@ -16,7 +16,9 @@ FILL = defop("fill", _fill_forward, template="{1}", grad_fn_name="FillBackward0"
 
 @derivative(FILL)
 def _fill_rule(F, ctx, g):
-    return None, (F.sum(g, dim=None, keepdim=False) if ctx.needs[1] else None)
+    # matches torch: the overwritten value gets a zero gradient, not None
+    return F.zeros(ctx.meta[0][0], g), (F.sum(g, dim=None, keepdim=False) if ctx.needs[1]
+                                        else None)
 
 
 def _copy_forward(x, src):
@@ -28,7 +30,8 @@ COPY = defop("copy", _copy_forward, template="{1}", grad_fn_name="CopyBackwards"
 
 @derivative(COPY)
 def _copy_rule(F, ctx, g):
-    return None, g  # the engine sums and casts the gradient to the source's shape and dtype
+    # The engine sums and casts the source's gradient to its shape and dtype.
+    return F.zeros(ctx.meta[0][0], g), g
 
 
 def _bind():

@@ -73,7 +73,7 @@ def _cat_rule(F, ctx, g):
     return tuple(grads)
 
 
-CLONE = defop("clone", lambda x: np.array(x, copy=True), template="{0}")
+CLONE = defop("clone", lambda x: np.array(x, order="C", copy=True), template="{0}")
 
 
 @derivative(CLONE)

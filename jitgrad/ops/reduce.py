@@ -61,6 +61,25 @@ def _sum_rule(F, ctx, g):
     return (_expand_back(F, g, ctx),)
 
 
+def _mean_forward(x, dim=None, keepdim=False):
+    return np.mean(x, axis=dim, keepdims=keepdim)
+
+
+MEAN = defop("mean", _mean_forward, kind="reduction", template="{0}", reduce_template="+",
+             identity=0, dtype_rule="float_only")
+
+
+@derivative(MEAN)
+def _mean_rule(F, ctx, g):
+    shape = ctx.meta[0][0]
+    dims = ctx.attrs["dim"]
+    count = 1
+    for i, s in enumerate(shape):
+        if dims is None or i in dims:
+            count *= s
+    return (_expand_back(F, g, ctx) / count,)
+
+
 def _prod_forward(x, dim=None, keepdim=False):
     dtype = np.int64 if x.dtype.kind in "biu" else None
     return np.prod(x, axis=dim, keepdims=keepdim, dtype=dtype)
@@ -222,9 +241,7 @@ def _require_float(name, input):
 def mean(input, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
-    _require_float("mean", input)
-    dims = normalize_dims(dim, input.ndim)
-    return sum(input, dims, keepdim) / _count(input, dims)
+    return apply(MEAN, (input,), {"dim": normalize_dims(dim, input.ndim), "keepdim": keepdim})
 
 
 def _correction(unbiased, correction):
