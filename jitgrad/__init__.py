@@ -14,7 +14,7 @@ from .creation import (tensor, as_tensor, from_numpy, zeros, ones, empty, full, 
                        zeros_like, ones_like, empty_like, full_like, randn, rand, randint,
                        randperm, randn_like, rand_like, arange, linspace, eye, manual_seed,
                        seed, FloatTensor, DoubleTensor, LongTensor, BoolTensor)
-from .ops.elementwise import (add, sub, mul, div, neg, pow, exp, log, log1p, expm1,  # noqa
+from .ops.elementwise import (add, sub, rsub, mul, div, neg, pow, exp, log, log1p, expm1,  # noqa
                               sin, cos, tanh, sigmoid, erf, sqrt, rsqrt, reciprocal, abs,
                               sign, relu, square, clamp, clip, clamp_min, clamp_max, maximum,
                               minimum, where, eq, ne, lt, le, gt, ge, logical_and, logical_or,

@@ -137,7 +137,7 @@ def apply(spec, args, attrs=None):
     result._grad_fn = None
     if spec.view:
         _mark_view(result, args[0], spec, attrs)
-    if STATE.enabled and spec.differentiable:
+    if STATE.enabled and spec.differentiable and out.dtype.kind == "f":
         needs = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])
         if True in needs:
             result._grad_fn = _record(spec, args, attrs, needs, result, extra)

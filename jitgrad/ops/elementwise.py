@@ -145,6 +145,13 @@ add, sub = _alpha(add), _alpha(sub)
 subtract, multiply, divide, true_divide = sub, mul, div, div
 
 
+def rsub(input, other, *, alpha=1):
+    """other - alpha * input (PyTorch's torch.rsub)."""
+    if alpha != 1:
+        input = mul(input, alpha)
+    return apply(RSUB, (_operand(input), _operand(other)))
+
+
 def pow(input, exponent):
     return apply(POW, (_operand(input), _operand(exponent)))
 
