@@ -2,3 +2,13 @@
 
 Imported lazily by `jitgrad.compile`; `import jitgrad` never loads this package or Numba.
 """
+
+from .cache import cache_info, clear_cache  # noqa: E402
+from .compiled_function import CompiledFunction  # noqa: E402
+
+
+def compile(fn=None, *, backend="cpu", dynamic=False, fullgraph=False, **options):
+    """Compile `fn`; usable as `compile(fn)`, `@compile` and `@compile(backend=...)`."""
+    if fn is None:
+        return lambda f: CompiledFunction(f, backend, dynamic, fullgraph, **options)
+    return CompiledFunction(fn, backend, dynamic, fullgraph, **options)

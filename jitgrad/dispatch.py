@@ -231,6 +231,10 @@ def check_inplace(target):
 def apply_inplace(spec, target, args, attrs=None):
     """Run `spec` with `target` (= args[0]) as its output, in place; bump the version once."""
     check_inplace(target)
+    tracer = _tracer.get()
+    if tracer is not None:
+        # Before the write: a tracer that cannot capture in-place ops must leave data untouched.
+        tracer.record_inplace(spec, target, args, attrs)
     arrays = _prepare(spec, args)
     data = target._data
     recording = STATE.enabled and spec.differentiable and any(
@@ -276,9 +280,6 @@ def apply_inplace(spec, target, args, attrs=None):
             target._requires_grad = True
         else:
             _rebase_view(target, node)
-    tracer = _tracer.get()
-    if tracer is not None:
-        tracer.record_inplace(spec, target, args, attrs)
     return target
 
 

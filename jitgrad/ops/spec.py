@@ -126,7 +126,10 @@ def _tensor_op(spec):
 
 
 def _tensor_const(array):
+    # A constant computed from data (max(dim)'s one-hot mask) cannot be baked into a graph.
     from ..tensor import Tensor
+    from ..tracing import notify_escape
+    notify_escape(None, "a data-dependent constant in a derivative rule")
     return Tensor._make(np.asarray(array))
 
 

@@ -1,0 +1,1 @@
+"""Code generation: fused groups rendered to readable Python source for Numba."""

@@ -1,0 +1,260 @@
+"""The compiled function: guards over the input signature, a bounded set of compiled variants,
+eager fallback on graph breaks, and the compiled autograd node that runs the fused backward."""
+import warnings
+
+import numpy as np
+
+import jitgrad
+from jitgrad import errors
+from jitgrad.autograd.grad_fn import Node, gradient_edge, raise_modified
+from jitgrad.autograd.grad_mode import STATE
+from jitgrad.tensor import Tensor
+
+from . import passes
+from .capture import GraphBreak, capture, flatten, rebuild
+from .codegen import numba_cpu
+from .cache import load_module
+from .executor import Program, interpret
+from .passes.fusion import Kernel
+
+MAX_VARIANTS = 8
+
+
+def _signature(args, kwargs, inputs):
+    tensors = tuple((t._data.shape, t._data.dtype.str, t._requires_grad) for t in inputs)
+    others = repr(_strip_tensors((args, kwargs)))
+    return (tensors, others, STATE.enabled)
+
+
+def _strip_tensors(obj):
+    if isinstance(obj, Tensor):
+        return "T"
+    if isinstance(obj, (tuple, list)):
+        return type(obj).__name__, tuple(_strip_tensors(o) for o in obj)
+    if isinstance(obj, dict):
+        return tuple((k, _strip_tensors(v)) for k, v in obj.items())
+    return obj
+
+
+def _describe_change(old, new):
+    (old_t, old_o, old_g), (new_t, new_o, new_g) = old, new
+    if old_g != new_g:
+        return f"grad mode changed ({old_g} -> {new_g})"
+    if len(old_t) != len(new_t):
+        return f"number of tensor inputs changed ({len(old_t)} -> {len(new_t)})"
+    for i, (a, b) in enumerate(zip(old_t, new_t)):
+        if a[0] != b[0]:
+            return f"input {i} shape changed {list(a[0])} -> {list(b[0])}"
+        if a[1] != b[1]:
+            return f"input {i} dtype changed {np.dtype(a[1]).name} -> {np.dtype(b[1]).name}"
+        if a[2] != b[2]:
+            return f"input {i} requires_grad changed {a[2]} -> {b[2]}"
+    return "non-tensor arguments changed"
+
+
+class Variant:
+    """One compiled specialisation: forward and backward programs plus runtime metadata."""
+
+    def __init__(self, cap, signature):
+        self.signature = signature
+        self.capture = cap
+        joint = cap.graph
+        for _, run_pass in passes.PIPELINE:
+            joint = run_pass(joint)
+        self.joint = joint
+        self.forward_graph, self.backward_graph, self.saved = passes.partition(
+            joint, cap.n_forward_outputs)
+        self.n_outputs = cap.n_forward_outputs
+        self.diff_outputs = joint.meta["diff_outputs"]
+        self.grad_inputs = cap.grad_inputs
+        self.lifted = cap.lifted
+        input_ids = [r.id for r in joint.inputs]
+        names = {n.id: n.attr("name") for n in joint.nodes if n.op == "input"}
+        self.arg_ids = [i for i in input_ids if names[i].startswith(("arg", "lifted"))]
+        self.saved_args = [self.arg_ids.index(i) for i in self.saved if i in self.arg_ids]
+        self.forward = self._compile(self.forward_graph, self.arg_ids, "fwd")
+        provided = list(self.saved) + [r.id for r in self.backward_graph.inputs
+                                       if r.id not in self.saved]
+        self.backward_inputs = provided
+        self.backward = self._compile(self.backward_graph, provided, "bwd") \
+            if self.backward_graph.outputs else None
+        self.kernel_sources = []
+
+    def _compile(self, graph, provided_ids, prefix):
+        from .ir import Ref
+        provided = set(provided_ids)
+        steps = passes.fuse(graph, provided, graph.outputs, prefix=prefix)
+        rendered = []
+        index = []
+        for i, step in enumerate(steps):
+            if isinstance(step, Kernel):
+                rendered.append(numba_cpu.render(step, graph))
+                index.append((i, step.name))
+        kernels = {}
+        if rendered:
+            module = load_module(numba_cpu.module_source(rendered))
+            kernels = {i: getattr(module, name) for i, name in index}
+        return Program(graph, steps, [Ref(i) for i in provided_ids], graph.outputs, kernels)
+
+
+class CompiledFunctionBackward(Node):
+    """The compiled call as one node of the eager graph: runs the fused backward program."""
+
+    def __init__(self, variant, saved_arrays, inputs):
+        Node.__init__(self)
+        self.variant = variant
+        self.saved_arrays = saved_arrays
+        # Inputs the backward reads are version-stamped, as eager saved tensors are.
+        self.saved_inputs = [(inputs[i], inputs[i]._vc[0]) for i in variant.saved_args]
+        self.inputs = inputs
+        self.freed = False
+        self.n_outputs = len(variant.diff_outputs)
+
+    def _check_versions(self, pairs):
+        for tensor, version in pairs:
+            if tensor._vc[0] != version:
+                raise_modified(tensor._data, tensor._vc[0], version, tensor._grad_fn,
+                               tensor._output_nr)
+
+    def apply(self, grad_outputs, F):
+        from jitgrad.ops.spec import NUMPY_OPS
+        if self.freed:
+            raise RuntimeError(errors.BACKWARD_TWICE)
+        self._check_versions(self.saved_inputs)
+        variant = self.variant
+        grads = [np.zeros(variant.capture.graph.by_id[variant.capture.graph.outputs[k].id].shape,
+                          dtype=variant.capture.graph.by_id[
+                              variant.capture.graph.outputs[k].id].dtype)
+                 if g is None else g for g, k in zip(grad_outputs, variant.diff_outputs)]
+        if F is NUMPY_OPS:
+            grads = [np.asarray(g) for g in grads]
+            values = list(self.saved_arrays) + grads + [t._data for t in variant.lifted
+                                                        if _is_backward_const(variant, t)]
+            result = variant.backward.run(values[:len(variant.backward.inputs)])
+        else:
+            result = self._create_graph(grads)
+        return tuple(result[:len(self.next_functions)])
+
+    def _create_graph(self, grads):
+        # Double backward: interpret the joint graph eagerly on the inputs, so the result is
+        # itself a graph of jitgrad ops (exact, not fused).
+        self._check_versions([(t, v) for t, v in zip(self.inputs, self.input_versions)])
+        variant = self.variant
+        graph = variant.capture.graph
+        env = {}
+        tensors = list(self.inputs) + list(variant.lifted)
+        arg_nodes = [n for n in graph.nodes if n.op == "input" and
+                     n.attr("name").startswith(("arg", "lifted"))]
+        for node, tensor in zip(arg_nodes, tensors):
+            env[node.id] = tensor
+        grad_nodes = [n for n in graph.nodes if n.op == "input" and
+                      n.attr("name").startswith("grad_out")]
+        for node, g in zip(grad_nodes, grads):
+            env[node.id] = g if isinstance(g, Tensor) else Tensor._make(np.asarray(g))
+        from dataclasses import replace
+        grad_graph = replace(graph, outputs=graph.outputs[variant.n_outputs:])
+        return interpret(grad_graph, env)
+
+    def release(self):
+        if self.saved_arrays or self.saved_inputs:
+            self.saved_arrays = None
+            self.saved_inputs = []
+            self.freed = True
+
+
+def _is_backward_const(variant, tensor):
+    return False
+
+
+class CompiledFunction:
+    """What `jitgrad.compile(fn)` returns."""
+
+    def __init__(self, fn, backend="cpu", dynamic=False, fullgraph=False,
+                 max_variants=MAX_VARIANTS):
+        if not callable(fn):
+            raise TypeError(f"jitgrad.compile expects a callable, got {type(fn).__name__}")
+        if backend not in ("cpu", "eager"):
+            raise ValueError(f"unknown backend {backend!r}; expected 'cpu' or 'eager'")
+        self.fn = fn
+        self.backend = backend
+        self.dynamic = dynamic
+        self.fullgraph = fullgraph
+        self.max_variants = max_variants
+        self.variants = {}
+        self.breaks = {}          # signature -> GraphBreak
+        self.events = []          # (kind, text): compiles, recompiles, breaks, fallbacks
+        self._warned = False
+        self.__wrapped__ = fn
+        self.__name__ = getattr(fn, "__name__", "compiled")
+        self.__doc__ = getattr(fn, "__doc__", None)
+
+    def __call__(self, *args, **kwargs):
+        if self.backend == "eager":
+            return self.fn(*args, **kwargs)
+        inputs = flatten((args, kwargs))
+        signature = _signature(args, kwargs, inputs)
+        variant = self.variants.get(signature)
+        if variant is None:
+            if signature in self.breaks:
+                return self.fn(*args, **kwargs)
+            variant = self._compile(signature, args, kwargs, inputs)
+            if variant is None:
+                return self.fn(*args, **kwargs)
+        if any(t._data.shape != a.shape or t._data.dtype != a.dtype
+               for t, a in zip(variant.lifted, variant.lifted_arrays)):
+            self.variants.pop(signature)
+            return self(*args, **kwargs)
+        return self._run(variant, inputs)
+
+    def _compile(self, signature, args, kwargs, inputs):
+        if len(self.variants) >= self.max_variants:
+            if not self._warned:
+                last = next(reversed(self.variants))
+                warnings.warn(f"jitgrad.compile({self.__name__}): more than "
+                              f"{self.max_variants} variants ({_describe_change(last, signature)}"
+                              "); running eagerly from now on for new signatures",
+                              UserWarning, stacklevel=3)
+                self._warned = True
+            self.events.append(("fallback", "variant limit reached"))
+            return None
+        if self.variants:
+            last = next(reversed(self.variants))
+            self.events.append(("recompile", _describe_change(last, signature)))
+        need_backward = STATE.enabled and any(t._requires_grad for t in inputs)
+        try:
+            cap, _ = capture(self.fn, args, kwargs, need_backward)
+            variant = Variant(cap, signature)
+        except GraphBreak as graph_break:
+            if self.fullgraph:
+                raise RuntimeError(f"jitgrad.compile(fullgraph=True): graph break: "
+                                   f"{graph_break.reason} at {graph_break.where}") from None
+            self.breaks[signature] = graph_break
+            self.events.append(("graph break", f"{graph_break.reason} at {graph_break.where}"))
+            return None
+        variant.lifted_arrays = [t._data for t in variant.lifted]
+        self.variants[signature] = variant
+        self.events.append(("compile", f"{len(variant.forward.kernels)} forward and "
+                            f"{len(variant.backward.kernels) if variant.backward else 0} "
+                            "backward kernels"))
+        return variant
+
+    def _run(self, variant, inputs):
+        arrays = [t._data for t in inputs] + [t._data for t in variant.lifted]
+        results = variant.forward.run(arrays)
+        outputs = results[:variant.n_outputs]
+        saved = results[variant.n_outputs:]
+        tensors = [Tensor._make(a) for a in outputs]
+        grad_inputs = [inputs[i] for i in variant.grad_inputs]
+        if STATE.enabled and variant.backward is not None and any(
+                t._requires_grad for t in grad_inputs + variant.lifted):
+            node = CompiledFunctionBackward(variant, saved, list(inputs))
+            node.input_versions = [t._vc[0] for t in inputs]
+            targets = grad_inputs + [t for t in variant.lifted if t._requires_grad]
+            node.next_functions = tuple(gradient_edge(t) for t in targets)
+            node.meta = tuple((t._data.shape, t._data.dtype) for t in targets)
+            for k, index in enumerate(variant.diff_outputs):
+                out = tensors[index]
+                out._grad_fn = node
+                out._output_nr = k
+                out._requires_grad = True
+        return rebuild(variant.capture.structure, tensors)
