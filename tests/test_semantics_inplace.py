@@ -346,3 +346,19 @@ def test_grad_zero_inplace_then_accumulate(T):
     a.grad.zero_()
     (a * 3).sum().backward()
     assert a.grad.tolist() == [3.0, 3.0]
+
+
+def test_leaf_modified_under_no_grad_after_use_raises(T):
+    w = T.tensor([1.0, 2.0], requires_grad=True)
+    loss = (w * w).sum()
+    with T.no_grad():
+        w.add_(1)
+    assert w._version == 1
+    with pytest.raises(RuntimeError, match="is at version 1; expected version 0 instead"):
+        loss.backward()
+    w2 = T.tensor([1.0, 2.0], requires_grad=True)
+    loss2 = (w2 + 1).sum()  # AddBackward0 saves nothing: modifying w2 is harmless
+    with T.no_grad():
+        w2.mul_(5)
+    loss2.backward()
+    assert w2.grad.tolist() == [1.0, 1.0]

@@ -397,3 +397,41 @@ def test_no_unexpected_warnings_in_plain_backward(T):
         warnings.simplefilter("error")
         (x * x).sum().backward()
         assert x.grad.tolist() == [2.0, 4.0]
+
+
+# ----------------------------------------------------------------------------- graph details
+
+def test_leaf_hook_called_once_with_total_gradient(T):
+    x = T.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    x.register_hook(lambda g: seen.append(g.tolist()))
+    (x * 2 + x * x).sum().backward()
+    assert seen == [[4.0, 6.0]]
+    assert x.grad.tolist() == [4.0, 6.0]
+
+
+def test_grad_wrt_intermediate_and_retain_grad_accumulates(T):
+    x = T.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 3
+    h.retain_grad()
+    out = (h * h).sum()
+    (gh,) = T.autograd.grad(out, h, retain_graph=True)
+    assert gh.tolist() == [6.0, 12.0]
+    assert x.grad is None
+    out.backward(retain_graph=True)
+    out.backward()
+    # torch's retain_grad also fires during autograd.grad: three accumulations of [6, 12]
+    assert h.grad.tolist() == [18.0, 36.0]
+    assert x.grad.tolist() == [36.0, 72.0]
+
+
+def test_detach_and_requires_grad_propagation(T):
+    x = T.tensor([1.0, 2.0], requires_grad=True)
+    c = T.tensor([1.0, 1.0])
+    assert (x.detach() * 2).requires_grad is False
+    assert (c * 2).requires_grad is False
+    assert (c + x).requires_grad is True
+    assert T.cat([c, x]).requires_grad is True
+    assert T.where(c > 0, c, x).requires_grad is True
+    assert (x > 1).requires_grad is False
+    assert x.sum().item() == 3.0
