@@ -204,6 +204,21 @@ class CompiledFunction:
                for t, a in zip(variant.lifted, variant.lifted_arrays)):
             self.variants.pop(signature)
             return self(*args, **kwargs)
+        if not variant.verified:
+            # Numba compiles on first use: a kernel that fails to build falls back to eager.
+            try:
+                result = self._run(variant, inputs)
+            except Exception as error:  # noqa: BLE001 - any failure means: run eagerly
+                self.variants.pop(signature, None)
+                reason = GraphBreak(f"kernel build failed: {type(error).__name__}: "
+                                    f"{str(error).splitlines()[0] if str(error) else ''}")
+                self.breaks[signature] = reason
+                self.events.append(("fallback", reason.reason))
+                if self.fullgraph:
+                    raise
+                return self.fn(*args, **kwargs)
+            variant.verified = True
+            return result
         return self._run(variant, inputs)
 
     def _compile(self, signature, args, kwargs, inputs):
@@ -232,6 +247,7 @@ class CompiledFunction:
             self.events.append(("graph break", f"{graph_break.reason} at {graph_break.where}"))
             return None
         variant.lifted_arrays = [t._data for t in variant.lifted]
+        variant.verified = False
         self.variants[signature] = variant
         self.events.append(("compile", f"{len(variant.forward.kernels)} forward and "
                             f"{len(variant.backward.kernels) if variant.backward else 0} "

@@ -1,0 +1,61 @@
+"""Compiled equals eager: every case of tests/op_table.py, compiled with jitgrad.compile, gives
+the same values and gradients as eager jitgrad (float64; the reference is eager mode).
+
+Cases the compiler does not capture yet fall back to eager; the test still checks their values,
+and `test_most_cases_compile` keeps the fallback share visible.
+"""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from op_table import OP_CASES, case_seed, make_inputs, to_numpy, upstream_grad  # noqa: E402
+
+import jitgrad  # noqa: E402
+
+CASES = [pytest.param(c, id=c.name) for c in OP_CASES if "float64" in c.dtypes]
+# Cases that round through float32 inside: a fused kernel may round at other points than eager.
+FLOAT32_INSIDE = {"to_mixed_precision", "to_float32", "float"}
+RESULTS = {}
+
+
+def _run(fn, case, compiled):
+    inputs = make_inputs(case, jitgrad, "float64", case_seed(case), requires_grad=case.grad)
+    out = fn(*inputs)
+    if isinstance(out, tuple):
+        out = out[0]
+    grads = None
+    if case.grad and out.requires_grad:
+        g = upstream_grad(tuple(out.shape), "float64", case_seed(case) + 1)
+        out.backward(jitgrad.tensor(g))
+        grads = [None if x.grad is None else to_numpy(x.grad) for x in inputs
+                 if isinstance(x, jitgrad.Tensor)]
+    return to_numpy(out), grads
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_compiled_equals_eager(case):
+    def fn(*xs):
+        return case.fn(jitgrad, *xs)
+    compiled = jitgrad.compile(fn)
+    eager_value, eager_grads = _run(fn, case, False)
+    value, grads = _run(compiled, case, True)
+    tol = dict(rtol=1e-6, atol=1e-7) if case.name in FLOAT32_INSIDE else dict(rtol=1e-10,
+                                                                             atol=1e-12)
+    np.testing.assert_allclose(value, eager_value, **tol)
+    assert (grads is None) == (eager_grads is None)
+    if grads is not None:
+        for got, want in zip(grads, eager_grads):
+            assert (got is None) == (want is None)
+            if want is not None:
+                np.testing.assert_allclose(got, want, **tol)
+    RESULTS[case.name] = [kind for kind, _ in compiled.events]
+
+
+def test_most_cases_compile():
+    if len(RESULTS) < len(CASES):
+        pytest.skip("runs after the parametrised cases")
+    compiled = sum(1 for kinds in RESULTS.values() if "compile" in kinds)
+    assert compiled / len(RESULTS) > 0.6, f"only {compiled}/{len(RESULTS)} cases compiled"
