@@ -51,11 +51,13 @@ def _prepare(spec, args):
         if rule == "float_only":
             _require_float(spec, x)
         return [x]
-    arrays = [a._data if isinstance(a, Tensor) else a for a in args]
-    if rule == "same":
-        return arrays
-    if len(arrays) == 2 and rule != "where":
-        a, b = arrays
+    if len(args) == 2 and rule != "where":
+        a, b = args
+        a = a._data if isinstance(a, Tensor) else a
+        b = b._data if isinstance(b, Tensor) else b
+        arrays = [a, b]
+        if rule == "same":
+            return arrays
         # Fast path: two arrays of one dtype, or an array and a Python scalar of no higher
         # category (PyTorch and NumPy agree there).
         if type(a) is _ndarray:
@@ -71,6 +73,10 @@ def _prepare(spec, args):
             if (type(a) is float and b.dtype.kind == "f") or \
                     (type(a) is int and b.dtype.kind in "fi" and rule != "float"):
                 return arrays
+    else:
+        arrays = [a._data if isinstance(a, Tensor) else a for a in args]
+        if rule == "same":
+            return arrays
     if rule == "promote" or rule == "compare":
         return _cast(arrays, _common_dtype(arrays, False))
     if rule == "float":
@@ -138,7 +144,14 @@ def apply(spec, args, attrs=None):
     if spec.view:
         _mark_view(result, args[0], spec, attrs)
     if STATE.enabled and spec.differentiable and out.dtype.kind == "f":
-        needs = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])
+        if len(args) == 1:
+            needs = (args[0]._requires_grad,) if isinstance(args[0], Tensor) else (False,)
+        elif len(args) == 2:
+            a, b = args
+            needs = (isinstance(a, Tensor) and a._requires_grad,
+                     isinstance(b, Tensor) and b._requires_grad)
+        else:
+            needs = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])
         if True in needs:
             result._grad_fn = _record(spec, args, attrs, needs, result, extra)
             result._requires_grad = True
@@ -173,6 +186,12 @@ def _record(spec, args, attrs, needs, result, extra):
         a = args[0]
         node.next_functions = (_edge(a),)
         node.meta = ((a._data.shape, a._data.dtype),)
+    elif len(args) == 2:
+        a, b = args
+        na, nb = needs
+        node.next_functions = (_edge(a) if na else (None, 0), _edge(b) if nb else (None, 0))
+        node.meta = ((a._data.shape, a._data.dtype) if na else None,
+                     (b._data.shape, b._data.dtype) if nb else None)
     else:
         node.next_functions = tuple([_edge(a) if n else (None, 0) for a, n in zip(args, needs)])
         node.meta = tuple([(a._data.shape, a._data.dtype) if n else None

@@ -161,6 +161,7 @@ class Tensor:
         if node._retained is None:
             node._retained = {}
         node._retained[self._output_nr] = weakref.ref(self)
+        node._hooked = True
         self._retains_grad = True
 
     def register_hook(self, hook):

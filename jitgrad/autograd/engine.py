@@ -198,9 +198,7 @@ def run(tensors, grad_tensors, retain_graph, create_graph, inputs, accumulate):
         while heap:
             node = heappop(heap)[2]
             grads = buffers.pop(node, None)
-            if grads is not None and (node._tensor_hooks or node._retained or node._pre_hooks
-                                      or (type(node) is AccumulateGrad
-                                          and node.variable._hooks)):
+            if grads is not None and node._hooked:
                 grads = _call_tensor_hooks(node, grads, create_graph)
             out = None
             if grads is not None and (grads[0] is not None or any(
@@ -221,7 +219,7 @@ def run(tensors, grad_tensors, retain_graph, create_graph, inputs, accumulate):
                     g = out[i]
                     if g is not None:
                         m = meta[i]
-                        if m is not None and (g.shape != m[0] or g.dtype != m[1]):
+                        if m is not None and (g.dtype is not m[1] or g.shape != m[0]):
                             g = _fit(node, i, g, create_graph)
                         slots = buffers.get(child)
                         if slots is None:
@@ -322,6 +320,8 @@ def _fit(node, index, g, create_graph):
     if meta is None:
         return g
     shape, dtype = meta
+    if not create_graph and g.shape == shape and g.dtype == dtype:
+        return g
     if create_graph:
         g_shape = g._data.shape
         if g_shape != shape:

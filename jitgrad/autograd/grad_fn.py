@@ -27,6 +27,7 @@ class Node:
     _retained = None       # {output_nr: weakref to the Tensor} from retain_grad()
     _post_hooks = None
     _pre_hooks = None
+    _hooked = False        # any of the three above: one flag for the engine's hot loop
 
     def __init__(self):
         self._seq = next(_sequence)
@@ -48,18 +49,20 @@ class Node:
         from .hooks import RemovableHandle
         if self._post_hooks is None:
             self._post_hooks = {}
-        return RemovableHandle(self._post_hooks, fn)
+        return RemovableHandle(self._post_hooks, fn)  # post-hooks are checked after apply
 
     def register_prehook(self, fn):
         from .hooks import RemovableHandle
         if self._pre_hooks is None:
             self._pre_hooks = {}
+        self._hooked = True
         return RemovableHandle(self._pre_hooks, fn)
 
     def add_tensor_hook(self, output_nr, fn):
         from .hooks import RemovableHandle
         if self._tensor_hooks is None:
             self._tensor_hooks = {}
+        self._hooked = True
         return RemovableHandle(self._tensor_hooks.setdefault(output_nr, {}), fn)
 
     def tensor_hooks(self, output_nr):
@@ -67,9 +70,6 @@ class Node:
         hooks = self._tensor_hooks
         return hooks.get(output_nr) if hooks else None
 
-    @property
-    def has_hooks(self):
-        return bool(self._tensor_hooks or self._retained or self._pre_hooks)
 
 
 class SavedValue:
@@ -179,10 +179,9 @@ class OpNode(Node):
 
     def apply(self, grad_outputs, F):
         self.inputs, self.out = self.unpack(F is not NUMPY_OPS_REF[0])
-        try:
-            return self.spec.rule(F, self, grad_outputs[0])
-        finally:
-            self.inputs = self.out = None
+        grads = self.spec.rule(F, self, grad_outputs[0])
+        self.inputs = self.out = None   # unpacked values live only while the rule runs
+        return grads
 
     def release(self):
         if self.saved is not None or self.saved_out is not None:
@@ -215,7 +214,7 @@ class AccumulateGrad(Node):
         return self.variable._hooks
 
     @property
-    def has_hooks(self):
+    def _hooked(self):
         return bool(self.variable._hooks)
 
     def apply(self, grad_outputs, F):

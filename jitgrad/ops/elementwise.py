@@ -182,15 +182,22 @@ def _sigmoid_forward(x):
 
 
 def _erf_forward(x):
-    return _ERF(x).astype(x.dtype, copy=False)
+    return _erf_function()(x).astype(x.dtype, copy=False)
 
 
-_ERF = np.vectorize(math.erf, otypes=[np.float64])
-try:
-    from scipy.special import erf as _scipy_erf  # faster when SciPy happens to be installed
-    _ERF = _scipy_erf
-except ImportError:
-    pass
+_ERF = []
+
+
+def _erf_function():
+    # Resolved on first use: SciPy's ufunc when installed (importing it costs 0.25 s, so not
+    # at `import jitgrad`), else math.erf vectorised.
+    if not _ERF:
+        try:
+            from scipy.special import erf as scipy_erf
+            _ERF.append(scipy_erf)
+        except ImportError:
+            _ERF.append(np.vectorize(math.erf, otypes=[np.float64]))
+    return _ERF[0]
 
 
 EXP, exp = _unary("exp", np.exp, "exp({0})", save_out=True)
