@@ -36,10 +36,16 @@ class Optimizer:
                     p._grad._data[...] = 0
 
     def _params_with_grad(self):
+        """(group, parameter, gradient) with PyTorch's maximize and weight_decay applied."""
         for group in self.param_groups:
             for p in group["params"]:
-                if p._grad is not None:
-                    yield group, p, p._grad._data
+                if p._grad is None:
+                    continue
+                grad = p._grad._data
+                grad = -grad if group["maximize"] else grad
+                if group["weight_decay"]:
+                    grad = grad + group["weight_decay"] * p._data
+                yield group, p, grad
 
     @staticmethod
     def _write(p, value):
@@ -64,9 +70,6 @@ class SGD(Optimizer):
     def step(self, closure=None):
         loss = closure() if closure is not None else None
         for group, p, grad in self._params_with_grad():
-            grad = -grad if group["maximize"] else grad
-            if group["weight_decay"]:
-                grad = grad + group["weight_decay"] * p._data
             momentum = group["momentum"]
             if momentum:
                 state = self.state.setdefault(id(p), {})
@@ -93,9 +96,6 @@ class Adam(Optimizer):
     def step(self, closure=None):
         loss = closure() if closure is not None else None
         for group, p, grad in self._params_with_grad():
-            grad = -grad if group["maximize"] else grad
-            if group["weight_decay"]:
-                grad = grad + group["weight_decay"] * p._data
             beta1, beta2 = group["betas"]
             state = self.state.setdefault(id(p), {})
             if not state:

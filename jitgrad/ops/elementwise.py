@@ -31,22 +31,27 @@ def _binary(spec):
     return op
 
 
+def _coerce(other):
+    """A binary operator's other operand, or None when the operator should return
+    NotImplemented (so Python tries the other type's reflected method)."""
+    kind = type(other)
+    if kind is Tensor or kind is float or kind is int:
+        return other
+    if not _is_operand(other) and not isinstance(other, (list, tuple, np.ndarray)):
+        return None
+    return _operand(other)
+
+
 def _methods(spec):
     """Tensor methods for a binary op: self op other, other op self, and self op= other."""
     def forward(self, other):
-        kind = type(other)
-        if kind is not Tensor and kind is not float and kind is not int:
-            if not _is_operand(other) and not isinstance(other, (list, tuple, np.ndarray)):
-                return NotImplemented
-            other = _operand(other)
-        return apply(spec, (self, other))
+        other = _coerce(other)
+        return NotImplemented if other is None else apply(spec, (self, other))
 
     def reflected(self, other):
-        kind = type(other)
-        if kind is not Tensor and kind is not float and kind is not int:
-            if not _is_operand(other) and not isinstance(other, (list, tuple, np.ndarray)):
-                return NotImplemented
-            other = _operand(other)
+        other = _coerce(other)
+        if other is None:
+            return NotImplemented
         if spec is SUB:
             return apply(RSUB, (self, other))
         return apply(spec, (other, self))
