@@ -6,7 +6,9 @@ import numpy as np
 
 from . import dtypes, errors, tracing
 from .autograd.grad_fn import gradient_edge
-from .autograd.grad_mode import STATE
+from .autograd.grad_mode import ENABLED
+
+_grad_enabled = ENABLED.get
 from .tensor import Tensor
 
 _ndarray = np.ndarray
@@ -53,8 +55,8 @@ def _prepare(spec, args):
         return [x]
     if len(args) == 2 and rule != "where":
         a, b = args
-        a = a._data if isinstance(a, Tensor) else a
-        b = b._data if isinstance(b, Tensor) else b
+        a = a._data if type(a) is Tensor or isinstance(a, Tensor) else a
+        b = b._data if type(b) is Tensor or isinstance(b, Tensor) else b
         arrays = [a, b]
         if rule == "same":
             return arrays
@@ -136,20 +138,16 @@ def apply(spec, args, attrs=None):
         out, *extra = out
     if type(out) is not _ndarray:
         out = np.asarray(out)
-    result = _new(Tensor)
-    result._data = out
-    result._vc = [0]
-    result._requires_grad = False
-    result._grad_fn = None
+    result = _make(out)
     if spec.view:
         _mark_view(result, args[0], spec, attrs)
-    if STATE.enabled and spec.differentiable and out.dtype.kind == "f":
+    if _grad_enabled() and spec.differentiable and out.dtype.kind == "f":
         if len(args) == 1:
             needs = (args[0]._requires_grad,) if isinstance(args[0], Tensor) else (False,)
         elif len(args) == 2:
             a, b = args
-            needs = (isinstance(a, Tensor) and a._requires_grad,
-                     isinstance(b, Tensor) and b._requires_grad)
+            needs = ((type(a) is Tensor or isinstance(a, Tensor)) and a._requires_grad,
+                     (type(b) is Tensor or isinstance(b, Tensor)) and b._requires_grad)
         else:
             needs = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])
         if True in needs:
@@ -163,7 +161,65 @@ def apply(spec, args, attrs=None):
     return result
 
 
-_new = object.__new__
+_make = Tensor._make
+
+
+def apply_binary(spec, a, b):
+    """`apply` for the hot case of operators: a float Tensor with a Tensor of its dtype or a
+    Python float, no attributes. Anything else goes through `apply` (same semantics)."""
+    if type(a) is not Tensor or warnings.filters[0] is not _QUIET[0] or spec.view:
+        return apply(spec, (a, b))
+    x = a._data
+    kind = type(b)
+    if kind is Tensor:
+        y = b._data
+        if x.dtype is not y.dtype:
+            return apply(spec, (a, b))
+        b_grad = b._requires_grad
+    elif kind is float:
+        y = b
+        b_grad = False
+    else:
+        return apply(spec, (a, b))
+    if x.dtype.kind != "f" or spec.dtype_rule == "where" or spec.n_outputs != 1:
+        return apply(spec, (a, b))
+    try:
+        out = spec.forward(x, y)
+    except ValueError:
+        return apply(spec, (a, b))   # re-raised there with PyTorch's wording
+    if type(out) is not _ndarray:
+        out = np.asarray(out)
+    result = _make(out)
+    a_grad = a._requires_grad
+    if (a_grad or b_grad) and spec.differentiable and _grad_enabled() and \
+            out.dtype.kind == "f":
+        result._grad_fn = _record(spec, (a, b), None, (a_grad, b_grad), result, None)
+        result._requires_grad = True
+    tracer = _tracer.get()
+    if tracer is not None:
+        tracer.record(spec, (a, b), None, result)
+    return result
+
+
+def apply_unary(spec, x):
+    """`apply` for the hot case of unary ops: a float Tensor, no attributes."""
+    if type(x) is not Tensor or warnings.filters[0] is not _QUIET[0] or spec.view or \
+            spec.n_outputs != 1:
+        return apply(spec, (x,))
+    data = x._data
+    if data.dtype.kind != "f" or spec.dtype_rule == "float_only":
+        return apply(spec, (x,))
+    out = spec.forward(data)
+    if type(out) is not _ndarray:
+        out = np.asarray(out)
+    result = _make(out)
+    if x._requires_grad and spec.differentiable and _grad_enabled() and out.dtype.kind == "f":
+        result._grad_fn = _record(spec, (x,), None, (True,), result, None)
+        result._requires_grad = True
+    tracer = _tracer.get()
+    if tracer is not None:
+        tracer.record(spec, (x,), None, result)
+    return result
 
 
 def _wrap(array):
@@ -181,7 +237,7 @@ def _edge(a):
 
 
 def _record(spec, args, attrs, needs, result, extra):
-    node = spec.node_class(spec, attrs, needs)
+    node = spec.node_class(attrs, needs)
     if len(args) == 1:
         a = args[0]
         node.next_functions = (_edge(a),)
@@ -189,7 +245,17 @@ def _record(spec, args, attrs, needs, result, extra):
     elif len(args) == 2:
         a, b = args
         na, nb = needs
-        node.next_functions = (_edge(a) if na else (None, 0), _edge(b) if nb else (None, 0))
+        if na:
+            edge_a = (a._grad_fn, a._output_nr) if a._grad_fn is not None and \
+                a._base is None else gradient_edge(a)
+        else:
+            edge_a = (None, 0)
+        if nb:
+            edge_b = (b._grad_fn, b._output_nr) if b._grad_fn is not None and \
+                b._base is None else gradient_edge(b)
+        else:
+            edge_b = (None, 0)
+        node.next_functions = (edge_a, edge_b)
         node.meta = ((a._data.shape, a._data.dtype) if na else None,
                      (b._data.shape, b._data.dtype) if nb else None)
     else:
@@ -238,7 +304,7 @@ def replay_view(chain, value, F):
 
 def check_inplace(target):
     """PyTorch's errors for in-place ops on leaves (and views of leaves) that require grad."""
-    if not STATE.enabled:
+    if not _grad_enabled():
         return
     if target._requires_grad and target._grad_fn is None and target._base is None:
         raise RuntimeError(errors.LEAF_INPLACE)
@@ -256,7 +322,7 @@ def apply_inplace(spec, target, args, attrs=None):
         tracer.record_inplace(spec, target, args, attrs)
     arrays = _prepare(spec, args)
     data = target._data
-    recording = STATE.enabled and spec.differentiable and any(
+    recording = _grad_enabled() and spec.differentiable and any(
         isinstance(a, Tensor) and a._requires_grad for a in args)
     if recording:
         needs = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])

@@ -278,8 +278,8 @@ class Tensor:
         return self._data.tolist()
 
     def numpy(self, *, force=False):
-        from .autograd.grad_mode import STATE
-        if self._requires_grad and STATE.enabled and not force:
+        from .autograd.grad_mode import ENABLED
+        if self._requires_grad and ENABLED.get() and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
                                "tensor.detach().numpy() instead.")
         from . import tracing

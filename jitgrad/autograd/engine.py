@@ -8,7 +8,7 @@ import numpy as np
 from .. import dispatch, errors
 from ..tensor import Tensor
 from .grad_fn import AccumulateGrad, accumulate_into, gradient_edge
-from .grad_mode import STATE
+from .grad_mode import ENABLED
 
 _ANOMALY = [False]
 
@@ -187,16 +187,15 @@ def run(tensors, grad_tensors, retain_graph, create_graph, inputs, accumulate):
         needed = _needed(root_nodes, target_nodes)
         captured = [None] * len(inputs)
 
-    previous_mode = STATE.enabled
-    STATE.enabled = create_graph
+    mode_token = ENABLED.set(create_graph)
     heappush, heappop = heapq.heappush, heapq.heappop
     try:
         heap = []
         for node in root_nodes:
             if deps.get(node, 0) == 0:
                 heappush(heap, (-node._seq, id(node), node))
-        while heap:
-            node = heappop(heap)[2]
+        node = heappop(heap)[2] if heap else None
+        while node is not None:
             grads = buffers.pop(node, None)
             if grads is not None and node._hooked:
                 grads = _call_tensor_hooks(node, grads, create_graph)
@@ -212,6 +211,7 @@ def run(tensors, grad_tensors, retain_graph, create_graph, inputs, accumulate):
             if not retain_graph:
                 node.release()
             meta = node.meta
+            ready = None
             for i, (child, nr) in enumerate(node.next_functions):
                 if child is None or (targets is not None and not needed.get(child)):
                     continue
@@ -228,9 +228,22 @@ def run(tensors, grad_tensors, retain_graph, create_graph, inputs, accumulate):
                 remaining = deps[child] - 1
                 deps[child] = remaining
                 if remaining == 0:
-                    heappush(heap, (-child._seq, id(child), child))
+                    if ready is None:
+                        ready = child
+                    else:
+                        heappush(heap, (-child._seq, id(child), child))
+            # The ready node with the highest sequence number runs next (PyTorch's order);
+            # a lone newly ready node skips the heap.
+            if ready is not None:
+                if heap:
+                    heappush(heap, (-ready._seq, id(ready), ready))
+                    node = heappop(heap)[2]
+                else:
+                    node = ready
+            else:
+                node = heappop(heap)[2] if heap else None
     finally:
-        STATE.enabled = previous_mode
+        ENABLED.reset(mode_token)
     if captured is not None and not accumulate:
         return [None if g is None else (g if create_graph else Tensor._make(np.asarray(g)))
                 for g in captured]

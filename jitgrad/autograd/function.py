@@ -4,7 +4,7 @@ import numpy as np
 from .. import errors, tracing
 from ..tensor import Tensor
 from .grad_fn import Node, SavedValue, gradient_edge
-from .grad_mode import STATE, no_grad
+from .grad_mode import ENABLED, no_grad
 
 
 class BackwardCFunction(Node):
@@ -135,7 +135,7 @@ class Function(metaclass=FunctionMeta):
         ctx = cls._backward_cls()
         needs = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
         ctx.needs_input_grad = needs
-        recording = STATE.enabled and any(needs)
+        recording = ENABLED.get() and any(needs)
         uses_setup = cls.setup_context is not Function.setup_context
         with no_grad():
             if uses_setup:

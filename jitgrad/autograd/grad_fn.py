@@ -138,9 +138,10 @@ class OpNode(Node):
     out = None
     _freed = False
 
-    def __init__(self, spec, attrs, needs):
+    spec = None             # set on each op's subclass
+
+    def __init__(self, attrs, needs):
         self._seq = next(_sequence)
-        self.spec = spec
         if attrs is not None:
             self.attrs = attrs
         self.needs = needs
@@ -151,15 +152,11 @@ class OpNode(Node):
         saved = self.saved
         inputs = None
         if saved is not None:
-            inputs = []
-            for entry in saved:
-                if type(entry) is tuple:
-                    tensor, version = entry
-                    if tensor._vc[0] != version:
-                        raise_modified(tensor._data, tensor._vc[0], version, tensor._grad_fn,
-                                       tensor._output_nr)
-                    entry = tensor if as_tensor else tensor._data
-                inputs.append(entry)
+            if as_tensor:
+                inputs = [_checked(e)[0] if type(e) is tuple else e for e in saved]
+            else:
+                inputs = [(e[0]._data if e[0]._vc[0] == e[1] else _checked(e)[0]._data)
+                          if type(e) is tuple else e for e in saved]
         out = None
         saved_out = self.saved_out
         if saved_out is not None:
@@ -196,6 +193,15 @@ class OpNode(Node):
     @property
     def _saved_result(self):
         return self.unpack(True)[1]
+
+
+def _checked(entry):
+    """A saved (tensor, version) pair whose tensor has not been modified in place since."""
+    tensor, version = entry
+    if tensor._vc[0] != version:
+        raise_modified(tensor._data, tensor._vc[0], version, tensor._grad_fn,
+                       tensor._output_nr)
+    return entry
 
 
 NUMPY_OPS_REF = [None]  # filled in by ops.spec once the namespace exists

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from ..dispatch import apply, apply_inplace
+from ..dispatch import apply, apply_binary, apply_inplace, apply_unary
 from ..tensor import Tensor
 from .spec import defop, derivative
 
@@ -26,7 +26,7 @@ def _operand(x):
 
 def _binary(spec):
     def op(input, other):
-        return apply(spec, (_operand(input), _operand(other)))
+        return apply_binary(spec, _operand(input), _operand(other))
     op.__name__ = spec.name
     return op
 
@@ -45,8 +45,12 @@ def _coerce(other):
 def _methods(spec):
     """Tensor methods for a binary op: self op other, other op self, and self op= other."""
     def forward(self, other):
-        other = _coerce(other)
-        return NotImplemented if other is None else apply(spec, (self, other))
+        kind = type(other)
+        if kind is not Tensor and kind is not float and kind is not int:
+            other = _coerce(other)
+            if other is None:
+                return NotImplemented
+        return apply_binary(spec, self, other)
 
     def reflected(self, other):
         other = _coerce(other)
@@ -175,7 +179,7 @@ def _unary(name, forward, template, saves=(), save_out=False, dtype_rule="float"
                  dtype_rule=dtype_rule)
 
     def op(input):
-        return apply(spec, (input,))
+        return apply_unary(spec, input)
     op.__name__ = name
     return spec, op
 

@@ -43,7 +43,7 @@ class OpSpec:
         self.identity = identity
         from ..autograd.grad_fn import OpNode
         class_name = grad_fn_name or _camel(name) + "Backward0"
-        self.node_class = type(class_name, (OpNode,), {"__slots__": ()})
+        self.node_class = type(class_name, (OpNode,), {"spec": self})
 
     def __repr__(self):
         return f"<op {self.name}>"
