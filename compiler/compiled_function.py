@@ -7,7 +7,7 @@ import numpy as np
 import jitgrad
 from jitgrad import errors
 from jitgrad.autograd.grad_fn import Node, gradient_edge, raise_modified
-from jitgrad.autograd.grad_mode import STATE
+from jitgrad.autograd.grad_mode import ENABLED
 from jitgrad.tensor import Tensor
 
 from . import passes
@@ -23,7 +23,7 @@ MAX_VARIANTS = 8
 def _signature(args, kwargs, inputs):
     tensors = tuple((t._data.shape, t._data.dtype.str, t._requires_grad) for t in inputs)
     others = repr(_strip_tensors((args, kwargs)))
-    return (tensors, others, STATE.enabled)
+    return (tensors, others, ENABLED.get())
 
 
 def _strip_tensors(obj):
@@ -235,7 +235,7 @@ class CompiledFunction:
         if self.variants:
             last = next(reversed(self.variants))
             self.events.append(("recompile", _describe_change(last, signature)))
-        need_backward = STATE.enabled and any(t._requires_grad for t in inputs)
+        need_backward = ENABLED.get() and any(t._requires_grad for t in inputs)
         try:
             cap, _ = capture(self.fn, args, kwargs, need_backward)
             variant = Variant(cap, signature)
@@ -261,7 +261,7 @@ class CompiledFunction:
         saved = results[variant.n_outputs:]
         tensors = [Tensor._make(a) for a in outputs]
         grad_inputs = [inputs[i] for i in variant.grad_inputs]
-        if STATE.enabled and variant.backward is not None and any(
+        if ENABLED.get() and variant.backward is not None and any(
                 t._requires_grad for t in grad_inputs + variant.lifted):
             node = CompiledFunctionBackward(variant, saved, list(inputs))
             node.input_versions = [t._vc[0] for t in inputs]
