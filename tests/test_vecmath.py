@@ -24,19 +24,36 @@ NAMES = ["exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid", "erf",
 DTYPES = [np.float32, np.float64]
 HAVE_LD = np.finfo(np.longdouble).nmant >= 63
 
-# Documented max ulp errors (vs the correctly rounded result) the tests hold the module to.
+# Documented max ulp errors (vs the correctly rounded result) the tests hold the module to:
+# the maxima measured on 2**20-point samples (see the vecmath module docstring).
 ULP_BOUND = {
     ("exp", np.float32): 1, ("exp", np.float64): 1,
     ("log", np.float32): 1, ("log", np.float64): 1,
-    ("log1p", np.float32): 2, ("log1p", np.float64): 2,
+    ("log1p", np.float32): 1, ("log1p", np.float64): 1,
     ("expm1", np.float32): 2, ("expm1", np.float64): 2,
     ("sin", np.float32): 1, ("sin", np.float64): 1,
     ("cos", np.float32): 1, ("cos", np.float64): 1,
-    ("tanh", np.float32): 3, ("tanh", np.float64): 3,
+    ("tanh", np.float32): 2, ("tanh", np.float64): 2,
     ("sigmoid", np.float32): 2, ("sigmoid", np.float64): 2,
-    ("erf", np.float32): 2, ("erf", np.float64): 2,
-    ("pow", np.float32): 1, ("pow", np.float64): 2,
+    ("erf", np.float32): 2, ("erf", np.float64): 1,
+    ("pow", np.float32): 1, ("pow", np.float64): 1,
 }
+
+
+def _have_mpmath():
+    try:
+        import mpmath  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def bound(name, dt):
+    """The documented bound, plus 1 ulp where the reference itself is only float64-accurate."""
+    b = ULP_BOUND[(name, dt)]
+    if dt == np.float64 and (not HAVE_LD or (name == "erf" and not _have_mpmath())):
+        b += 1
+    return b
 
 
 # ---------------------------------------------------------------- kernels
@@ -250,8 +267,7 @@ def test_ulp_wide_domain(kern, name, dt):
     got = kern(name, dt, *args)
     ref = reference(name, dt, *args)
     err = ulp_errors(got, ref)
-    bound = ULP_BOUND[(name, dt)]
-    assert err.max() <= bound, _report(name, dt, args[0], got, ref, err,
+    assert err.max() <= bound(name, dt), _report(name, dt, args[0], got, ref, err,
                                        args[1] if len(args) > 1 else None)
 
 
@@ -261,8 +277,7 @@ def test_ulp_edges(kern, name, dt):
     got = kern(name, dt, *args)
     ref = reference(name, dt, *args)
     err = ulp_errors(got, ref)
-    bound = ULP_BOUND[(name, dt)]
-    assert err.max() <= bound, _report(name, dt, args[0], got, ref, err,
+    assert err.max() <= bound(name, dt), _report(name, dt, args[0], got, ref, err,
                                        args[1] if len(args) > 1 else None)
     # signed zeros: odd functions keep the sign of a zero argument
     if name in ("sin", "tanh", "erf", "expm1", "log1p"):
@@ -390,3 +405,21 @@ def test_loop_vectorises(kern, name, dt):
     assert packed, f"no packed {suffix} FMA on ymm registers in {name}[{np.dtype(dt).name}]"
     calls = {ln.split()[1] for ln in asm.splitlines() if ln.strip().startswith("call")}
     assert all(c.startswith("*") for c in calls), calls  # only the wrapper's indirect calls
+
+
+def test_fastmath_kernel_keeps_special_values(kern):
+    """Functions are LLVM-inlined with their own strict FP flags, so a fastmath kernel still
+    gets nan/inf/zero handling bit for bit."""
+    @numba.njit(fastmath=True)
+    def fast(x, a, b, c):
+        for i in range(x.size):
+            a[i] = vm.exp_f32(x[i])
+            b[i] = vm.log_f32(x[i])
+            c[i] = vm.tanh_f32(x[i])
+
+    x = np.concatenate([edges("exp", np.float32), edges("log", np.float32)])
+    outs = [np.empty_like(x) for _ in range(3)]
+    fast(x, *outs)
+    for name, got in zip(("exp", "log", "tanh"), outs):
+        strict = kern(name, np.float32, x)
+        assert np.array_equal(got.view(np.int32), strict.view(np.int32)), name
