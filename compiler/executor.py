@@ -6,7 +6,7 @@ from jitgrad.dispatch import apply
 from jitgrad.ops import REGISTRY
 
 from .ir import Ref
-from .passes.fusion import Kernel
+from .passes.fusion import Finish, Kernel
 
 
 class Program:
@@ -18,16 +18,31 @@ class Program:
         self.inputs = [r.id for r in inputs]
         self.outputs = outputs
         self.kernels = kernels           # step index -> compiled kernel function
-        by_id = graph.by_id
-        self.alloc = {i: [(tuple(by_id[r.id].shape), by_id[r.id].dtype, r.id)
-                          for r in step.outputs]
-                      for i, step in enumerate(steps) if isinstance(step, Kernel)}
+        self.plans = {i: self._plan(step) for i, step in enumerate(steps)
+                      if isinstance(step, Kernel)}
         self.free_after = self._last_uses()
+
+    def _plan(self, step):
+        from .codegen.numba_cpu import kernel_views
+        by_id = self.graph.by_id
+        in_views, out_views, space = kernel_views(step, self.graph)
+        n_blocks = -(-space[0] // step.block)
+        return dict(
+            inputs=[(r.id, view) for r, view in zip(step.inputs, in_views)],
+            outputs=[(r.id, tuple(by_id[r.id].shape), by_id[r.id].dtype, view)
+                     for r, view in zip(step.outputs, out_views)],
+            partials=[(r.id, by_id[r.id].dtype, n_blocks) for r in step.totals],
+            sizes=tuple(int(s) for s in space) + (int(step.block),))
 
     def _last_uses(self):
         last = {}
         for i, step in enumerate(self.steps):
-            reads = step.inputs if isinstance(step, Kernel) else step.node.refs()
+            if isinstance(step, Kernel):
+                reads = step.inputs
+            elif isinstance(step, Finish):
+                reads = []
+            else:
+                reads = step.node.refs()
             for r in reads:
                 last[r.id] = i
         keep = {r.id for r in self.outputs if r is not None}
@@ -39,16 +54,26 @@ class Program:
 
     def run(self, arrays):
         env = dict(zip(self.inputs, arrays))
+        partials = {}
         by_id = self.graph.by_id
         for i, step in enumerate(self.steps):
             if isinstance(step, Kernel):
-                ins = [_as_rank(env[r.id], len(step.shape)) for r in step.inputs]
+                plan = self.plans[i]
+                ins = [env[nid].reshape(view) for nid, view in plan["inputs"]]
                 outs = []
-                for shape, dtype, nid in self.alloc[i]:
+                for nid, shape, dtype, view in plan["outputs"]:
                     out = np.empty(shape, dtype=dtype)
                     env[nid] = out
-                    outs.append(out.reshape(shape or (1,)))
-                self.kernels[i](*ins, *outs)
+                    outs.append(out.reshape(view))
+                parts = []
+                for nid, dtype, n_blocks in plan["partials"]:
+                    part = np.empty(n_blocks, dtype=dtype)
+                    partials[nid] = part
+                    parts.append(part)
+                self.kernels[i](*ins, *outs, *parts, *plan["sizes"])
+            elif isinstance(step, Finish):
+                env[step.node.id] = finish_total(step.node, partials.pop(step.node.id),
+                                                 by_id[step.node.refs()[0].id].shape)
             else:
                 node = step.node
                 spec = REGISTRY[node.op]
@@ -60,11 +85,17 @@ class Program:
         return [None if r is None else env[r.id] for r in self.outputs]
 
 
-def _as_rank(array, rank):
-    rank = max(rank, 1)
-    if array.ndim == rank:
-        return array
-    return array.reshape((1,) * (rank - array.ndim) + array.shape)
+def finish_total(node, partial, source_shape):
+    """A total reduction's value from its per-block partials."""
+    if node.op == "amax":
+        value = partial.max()
+    elif node.op == "amin":
+        value = partial.min()
+    else:
+        value = partial.sum()
+        if node.op == "mean":
+            value = value / max(1, int(np.prod(source_shape)))
+    return np.asarray(value, dtype=node.dtype).reshape(node.shape)
 
 
 def interpret(graph, env):

@@ -1,20 +1,28 @@
-"""The Numba CPU backend: render a fused group as a loop nest over its iteration space.
+"""The Numba CPU backend: render a fused kernel as a loop nest over its iteration space.
 
-Each kernel is readable Python: its signature names its input and output arrays, its comments
-carry the graph lines it implements with the user's file:line, and its loads index broadcast
-inputs with 0 along their size-1 dims.
+Layout of a kernel (see passes.fusion): a `prange` over blocks of outer dim 0, loops over the
+other outer dims, then one pass over the reduced suffix per round of row reductions. Values that
+vary along the suffix are computed inside a pass (and recomputed in a later pass that needs
+them: cheap arithmetic instead of memory traffic); values constant along it are computed once
+per row. Loop bounds and the block size are arguments, so the source does not depend on sizes.
+Each kernel carries, as comments, the graph lines it implements with the user's file:line.
 """
 import numpy as np
 
 from jitgrad.ops import REGISTRY
 
-from ..ir import Ref, format_graph, format_value
+from ..ir import Ref, format_value
+from . import vecmath
 
-PARALLEL_THRESHOLD = 1 << 18   # elements; below it threading costs more than it saves
+PARALLEL_THRESHOLD = 1 << 16   # elements; below it threading costs more than it saves
 
-# Templates whose scalar function has a helper name in codegen.scalar.
+# Templates whose scalar function has another name in codegen.scalar.
 _RENAME = {"max({0}, {1})": "fmax({0}, {1})", "min({0}, {1})": "fmin({0}, {1})",
-           "pow({0}, {1})": "power({0}, {1})", "abs({0})": "abs({0})"}
+           "pow({0}, {1})": "power({0}, {1})"}
+_VECTOR_MATH = {"exp", "log", "log1p", "expm1", "tanh", "sigmoid", "erf"}
+_ACCUMULATE = {"sum": ("{acc} += {v}", "0.0"), "sum_to_size": ("{acc} += {v}", "0.0"),
+               "mean": ("{acc} += {v}", "0.0"), "amax": ("{acc} = fmax({acc}, {v})", "-np.inf"),
+               "amin": ("{acc} = fmin({acc}, {v})", "np.inf")}
 
 
 def _literal(value, dtype):
@@ -43,51 +51,230 @@ def _expression(node, operands):
     if node.op == "to_dtype":
         name = "bool_" if node.dtype.kind == "b" else node.dtype.name
         return f"np.{name}({operands[0]})"
+    if node.op in _VECTOR_MATH and node.dtype.name in ("float32", "float64"):
+        # Vectorisable polynomial math (no SVML in this Numba): see codegen.vecmath.
+        fn = vecmath.FUNCTIONS[(node.op, node.dtype.name)]
+        return f"{fn}(np.{node.dtype.name}({operands[0]}))"
     template = _RENAME.get(spec.template, spec.template)
     return template.format(*operands)
 
 
+class _Renderer:
+    def __init__(self, kernel, graph):
+        self.k = kernel
+        self.by_id = graph.by_id
+        space = kernel.space or (1,)
+        self.space = space
+        self.rank = len(space)
+        self.n_outer = kernel.n_outer if kernel.space else 1
+        self.r_dims = set(range(self.n_outer, self.rank))
+        self.members = {n.id: n for n in kernel.nodes}
+        self.input_index = {r.id: i for i, r in enumerate(kernel.inputs)}
+        self.output_index = {r.id: i for i, r in enumerate(kernel.outputs)}
+        self.total_index = {r.id: i for i, r in enumerate(kernel.totals)}
+        self._schedule()
+
+    # -- analysis ---------------------------------------------------------------------------
+    def root(self, vid):
+        return self.k.aliases.get(vid, vid)
+
+    def vary(self, vid):
+        if vid in self.members:
+            return self.k.vary[vid]
+        shape = (1,) * (self.rank - len(self.by_id[vid].shape)) + tuple(self.by_id[vid].shape)
+        return frozenset(d for d, (s, f) in enumerate(zip(shape, self.space))
+                         if s != 1 and f != 1)
+
+    def is_inner(self, vid):
+        return bool(self.vary(vid) & self.r_dims)
+
+    def _schedule(self):
+        ready, compute_pass = {}, {}
+        for n in self.k.nodes:
+            deps = [ready.get(self.root(r.id), 0) for r in n.refs()]
+            if n.id in self.k.aliases:
+                ready[n.id] = ready.get(self.root(n.id), 0)
+            elif n.id in self.k.row:
+                compute_pass[n.id] = max(deps, default=0)
+                ready[n.id] = compute_pass[n.id] + 1
+            else:
+                ready[n.id] = max(deps, default=0)
+        self.ready, self.compute_pass = ready, compute_pass
+        store_pass = {}
+        for ref in self.k.outputs:
+            if self.store_is_inner(ref.id):
+                store_pass[ref.id] = ready[ref.id]
+        total_pass = {r.id: ready.get(self.root(self.members[r.id].refs()[0].id), 0)
+                      for r in self.k.totals}
+        passes = [p + 1 for p in compute_pass.values()] + [p + 1 for p in store_pass.values()]
+        passes += [p + 1 for rid, p in total_pass.items()
+                   if self.is_inner(self.members[rid].refs()[0].id)]
+        self.n_passes = max(passes, default=0) if self.r_dims else 0
+        self.store_pass, self.total_pass = store_pass, total_pass
+
+    def aligned(self, vid):
+        """The shape to view a value's array with inside the kernel."""
+        shape = tuple(self.by_id[vid].shape)
+        padded = (1,) * (self.rank - len(shape)) + shape
+        if len(shape) <= self.rank and all(s == 1 or s == f for s, f in zip(padded, self.space)):
+            return padded
+        vary = self.vary(vid)
+        return tuple(f if d in vary else 1 for d, f in enumerate(self.space))
+
+    def store_is_inner(self, vid):
+        return any(s != 1 for d, s in enumerate(self.aligned(vid)) if d in self.r_dims)
+
+    def index(self, vid):
+        shape = self.aligned(vid)
+        return ", ".join("0" if s == 1 and f != 1 else (f"i{d}" if d < self.n_outer else f"j{d}")
+                         for d, (s, f) in enumerate(zip(shape, self.space)))
+
+    # -- emission ---------------------------------------------------------------------------
+    def name(self, vid):
+        vid = self.root(vid)
+        if vid in self.members:
+            return f"v{vid}"
+        return f"a{self.input_index[vid]}"
+
+    def operands(self, node):
+        return [self.name(a.id) if isinstance(a, Ref) else _literal(a, node.dtype)
+                for a in node.args]
+
+    def compute(self, node):
+        return f"v{node.id} = {_expression(node, self.operands(node))}"
+
+    def inner_closure(self, targets):
+        """Inner member nodes (and inner loads) needed to compute `targets` in one pass."""
+        needed, loads, stack = set(), set(), [self.root(t) for t in targets]
+        while stack:
+            vid = stack.pop()
+            if vid in needed:
+                continue
+            if vid not in self.members:
+                if self.is_inner(vid):
+                    loads.add(vid)
+                continue
+            node = self.members[vid]
+            if vid in self.k.row or not self.is_inner(vid):
+                continue  # row results and outer values are scalars here already
+            needed.add(vid)
+            stack.extend(self.root(r.id) for r in node.refs())
+        return ([n for n in self.k.nodes if n.id in needed and n.id not in self.k.aliases],
+                sorted(loads))
+
+    def render(self):
+        k = self.k
+        out = []
+        params = [f"in_{i}" for i in range(len(k.inputs))] + \
+                 [f"out_{i}" for i in range(len(k.outputs))] + \
+                 [f"part_{i}" for i in range(len(k.totals))] + \
+                 [f"s{d}" for d in range(self.rank)] + ["block"]
+        out.append(f"def {k.name}({', '.join(params)}):")
+        for n in k.nodes:
+            kind = " (alias)" if n.id in k.aliases else " (row reduction)" if n.id in k.row \
+                else " (total reduction)" if n.id in k.total else ""
+            out.append(f"    # %{n.id}: {format_value(n)} = {n.op}{kind}   {n.where}")
+        size = int(np.prod(self.space))
+        loop = "prange" if size >= PARALLEL_THRESHOLD else "range"
+        out.append("    n_blocks = (s0 + block - 1) // block")
+        out.append(f"    for b in {loop}(n_blocks):")
+        ind = "        "
+        for rid in self.total_index:
+            out.append(f"{ind}t{rid} = {self._identity(self.members[rid])}")
+        out.append(f"{ind}for i0 in range(b * block, min(s0, b * block + block)):")
+        ind += "    "
+        for d in range(1, self.n_outer):
+            out.append(f"{ind}for i{d} in range(s{d}):")
+            ind += "    "
+        outer_loads = [r.id for r in k.inputs if not self.is_inner(r.id)]
+        for vid in outer_loads:
+            out.append(f"{ind}{self.name(vid)} = in_{self.input_index[vid]}[{self.index(vid)}]")
+        self.emit_stage(out, ind, 0)
+        for p in range(self.n_passes):
+            self.emit_pass(out, ind, p)
+            self.emit_stage(out, ind, p + 1)
+        for rid, i in self.total_index.items():
+            out.append(f"        part_{i}[b] = t{rid}")
+        return "\n".join(out) + "\n", loop == "prange"
+
+    def _identity(self, node):
+        return f"np.{node.dtype.name}({_ACCUMULATE[node.op][1]})"
+
+    def emit_stage(self, out, ind, stage):
+        k = self.k
+        for n in k.nodes:
+            if n.id in k.aliases or n.id in k.row or n.id in k.total or self.is_inner(n.id):
+                continue
+            if self.ready[n.id] == stage:
+                out.append(f"{ind}{self.compute(n)}")
+        for ref in k.outputs:
+            vid = ref.id
+            if not self.store_is_inner(vid) and self.ready[vid] == stage:
+                out.append(f"{ind}out_{self.output_index[vid]}[{self.index(vid)}] = "
+                           f"{self.name(vid)}")
+        for rid in self.total_index:
+            src = self.members[rid].refs()[0].id
+            if not self.is_inner(src) and self.total_pass[rid] == stage:
+                out.append(f"{ind}{self._accumulate(self.members[rid], f't{rid}', src)}")
+
+    def _accumulate(self, node, acc, src):
+        return _ACCUMULATE[node.op][0].format(acc=acc, v=self.name(src))
+
+    def emit_pass(self, out, ind, p):
+        k = self.k
+        reductions = [self.members[rid] for rid, q in self.compute_pass.items() if q == p]
+        stores = [vid for vid, q in self.store_pass.items() if q == p]
+        totals = [rid for rid, q in self.total_pass.items()
+                  if q == p and self.is_inner(self.members[rid].refs()[0].id)]
+        targets = [n.refs()[0].id for n in reductions] + stores + \
+            [self.members[rid].refs()[0].id for rid in totals]
+        if not targets:
+            return
+        nodes, loads = self.inner_closure(targets)
+        for n in reductions:
+            out.append(f"{ind}v{n.id} = {self._identity(n)}")
+        inner = ind
+        for d in sorted(self.r_dims):
+            out.append(f"{inner}for j{d} in range(s{d}):")
+            inner += "    "
+        for vid in loads:
+            out.append(f"{inner}{self.name(vid)} = in_{self.input_index[vid]}[{self.index(vid)}]")
+        for n in nodes:
+            out.append(f"{inner}{self.compute(n)}")
+        for n in reductions:
+            out.append(f"{inner}{self._accumulate(n, f'v{n.id}', n.refs()[0].id)}")
+        for vid in stores:
+            out.append(f"{inner}out_{self.output_index[vid]}[{self.index(vid)}] = "
+                       f"{self.name(vid)}")
+        for rid in totals:
+            out.append(f"{inner}{self._accumulate(self.members[rid], f't{rid}', self.members[rid].refs()[0].id)}")
+        for n in reductions:
+            if n.op == "mean":
+                count = " * ".join(f"s{d}" for d in sorted(self.r_dims))
+                out.append(f"{ind}v{n.id} = v{n.id} / ({count})")
+
+
 def render(kernel, graph):
-    """Python source of one kernel: `def <name>(in_0, ..., out_0, ...)`."""
-    rank = max(len(kernel.shape), 1)
-    by_id = graph.by_id
-    names = {}
-    lines = [f"def {kernel.name}({', '.join([f'in_{i}' for i in range(len(kernel.inputs))] + [f'out_{i}' for i in range(len(kernel.outputs))])}):"]
-    for n in kernel.nodes:
-        lines.append(f"    # %{n.id}: {format_value(n)} = {n.op}(...)   {n.where}")
-    size = int(np.prod(kernel.shape)) if kernel.shape else 1
-    loop = "prange" if size >= PARALLEL_THRESHOLD else "range"
-    indent = "    "
-    for d in range(rank):
-        lines.append(f"{indent}for i{d} in {loop if d == 0 else 'range'}(out_0.shape[{d}]):")
-        indent += "    "
-    for i, ref in enumerate(kernel.inputs):
-        src = by_id[ref.id]
-        shape = (1,) * (rank - len(src.shape)) + tuple(src.shape)
-        full = (1,) * (rank - len(kernel.shape)) + tuple(kernel.shape)
-        index = ", ".join("0" if s == 1 and f != 1 else f"i{d}"
-                          for d, (s, f) in enumerate(zip(shape, full)))
-        names[ref.id] = f"a{i}"
-        lines.append(f"{indent}a{i} = in_{i}[{index}]")
-    for n in kernel.nodes:
-        operands = [names[a.id] if isinstance(a, Ref) else _literal(a, n.dtype)
-                    for a in n.args]
-        names[n.id] = f"v{n.id}"
-        lines.append(f"{indent}v{n.id} = {_expression(n, operands)}")
-    index = ", ".join(f"i{d}" for d in range(rank))
-    for i, ref in enumerate(kernel.outputs):
-        lines.append(f"{indent}out_{i}[{index}] = {names[ref.id]}")
-    return "\n".join(lines) + "\n", size >= PARALLEL_THRESHOLD
+    """Python source of one kernel, and whether it runs its outer loop in parallel."""
+    return _Renderer(kernel, graph).render()
+
+
+def kernel_views(kernel, graph):
+    """The aligned shape each input, output and the space are viewed with at run time."""
+    renderer = _Renderer(kernel, graph)
+    return ([renderer.aligned(r.id) for r in kernel.inputs],
+            [renderer.aligned(r.id) for r in kernel.outputs],
+            renderer.space)
 
 
 def module_source(kernels):
     """One importable module holding a group of kernels, each njit-compiled with cache=True."""
     header = ['"""Generated by jitgrad\'s compiler; do not edit (the file name is its hash)."""',
               "import numba", "import numpy as np", "from numba import prange",
+              "from compiler.codegen import vecmath as vm  # noqa: F401",
               "from compiler.codegen.scalar import *  # noqa: F401,F403", ""]
     body = []
     for source, parallel in kernels:
-        body.append(f"@numba.njit(cache=True, fastmath=False, parallel={parallel}, "
-                    "error_model='numpy')")
+        body.append(f"@numba.njit(cache=True, parallel={parallel}, error_model='numpy')")
         body.append(source)
     return "\n".join(header + body)

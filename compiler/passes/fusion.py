@@ -1,24 +1,39 @@
-"""Fusion: group elementwise nodes over one iteration space into kernels; everything else
-(reductions, movement, matmul) runs as an extern step through the op's NumPy forward.
+"""Fusion: group nodes over one iteration space into kernels; the rest run as extern steps.
 
-A group grows along the graph's order while nodes are elementwise with the group's shape; an
-extern node that reads a value of the open group closes it. Inputs of a group may broadcast
-into its iteration space. Values used outside their group are materialised.
+A kernel's iteration space S splits into outer dims and, when it holds row reductions, a reduced
+suffix R. It takes elementwise nodes (inputs may broadcast into S), reshapes and expands of its
+own values (free aliases), row reductions over exactly R (sum, mean, amax, amin, sum_to_size),
+and total reductions of any of its values (accumulated per block of outer iterations, then
+finished by a small extern step). A softmax or layer-norm row is therefore one kernel, and a
+pairwise (N, N, 3) broadcast summed over its last dims never materialises. Matmul and other
+movement ops stay extern (NumPy / BLAS).
 """
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from jitgrad.ops import REGISTRY
 
 from ..ir import Ref
 
+ROW_REDUCTIONS = {"sum", "mean", "amax", "amin", "sum_to_size"}
+
 
 @dataclass
 class Kernel:
     name: str
-    nodes: list                       # IR nodes in order
-    shape: tuple
-    inputs: list = field(default_factory=list)    # Refs read from outside the group
-    outputs: list = field(default_factory=list)   # Refs materialised by the group
+    space: tuple                                   # S
+    n_outer: int                                   # len(S) - len(R)
+    nodes: list = field(default_factory=list)      # members in graph order
+    vary: dict = field(default_factory=dict)       # node id -> frozenset of dims it varies on
+    aliases: dict = field(default_factory=dict)    # node id -> id of the value it aliases
+    row: dict = field(default_factory=dict)        # reduction id -> reduced dims (== R)
+    total: dict = field(default_factory=dict)     # reduction id -> True (all dims reduced)
+    inputs: list = field(default_factory=list)     # Refs read from outside
+    outputs: list = field(default_factory=list)    # Refs materialised (not totals)
+    totals: list = field(default_factory=list)     # Refs of total reductions (finished outside)
+    block: int = 1                                 # outer dim 0 iterations per block
+    refused: list = field(default_factory=list)    # (node id, reason) for explain
 
 
 @dataclass
@@ -26,44 +41,184 @@ class Extern:
     node: object
 
 
-def fusible(node):
+@dataclass
+class Finish:
+    """Combine a kernel's per-block partials of a total reduction into the node's value."""
+    node: object
+    kernel: str
+
+
+def _padded(shape, rank):
+    return (1,) * (rank - len(shape)) + tuple(shape)
+
+
+def _broadcasts_into(shape, space):
+    if len(shape) > len(space):
+        return False
+    return all(s == 1 or s == f for s, f in zip(_padded(shape, len(space)), space))
+
+
+def _vary_of_shape(shape, space):
+    padded = _padded(shape, len(space))
+    return frozenset(d for d, (s, f) in enumerate(zip(padded, space)) if s != 1 and f != 1)
+
+
+def _reduced_dims(node, input_shape):
+    """The dims of the input a reduction node reduces, or None if it is not a reduction."""
+    if node.op == "sum_to_size":
+        target = _padded(node.attr("shape"), len(input_shape))
+        return frozenset(d for d, (s, t) in enumerate(zip(input_shape, target))
+                         if t == 1 and s != 1)
+    dims = node.attr("dim")
+    if dims is None:
+        return frozenset(d for d, s in enumerate(input_shape) if s != 1)
+    return frozenset(d for d in dims if input_shape[d] != 1)
+
+
+def _only_unit_dims_change(before, after):
+    return [s for s in before if s != 1] == [s for s in after if s != 1]
+
+
+class _Builder:
+    """The open kernel while fusion walks the graph."""
+
+    def __init__(self, name, space):
+        self.kernel = Kernel(name=name, space=tuple(space), n_outer=len(space))
+        self.r_dims = None
+
+    def member(self, ref_id):
+        return ref_id in self.kernel.vary
+
+    def vary_of(self, arg, by_id):
+        if self.member(arg.id):
+            return self.kernel.vary[arg.id]
+        shape = by_id[arg.id].shape
+        if not _broadcasts_into(shape, self.kernel.space):
+            return None
+        return _vary_of_shape(shape, self.kernel.space)
+
+    def try_add(self, node, by_id):
+        """Add `node` if it fits; return None, or the reason it does not."""
+        k = self.kernel
+        refs = node.refs()
+        spec = REGISTRY.get(node.op)
+        if node.op in ("reshape", "expand"):
+            src = refs[0]
+            if not self.member(src.id):
+                return "a view of a value from outside the kernel"
+            if node.op == "reshape" and not _only_unit_dims_change(by_id[src.id].shape,
+                                                                   node.shape):
+                return "a reshape that moves data between dims"
+            if node.op == "expand" and not _broadcasts_into(node.shape, k.space):
+                return "an expand beyond the kernel's iteration space"
+            k.vary[node.id] = k.vary[src.id]
+            k.aliases[node.id] = k.aliases.get(src.id, src.id)
+            k.nodes.append(node)
+            return None
+        if node.op in ROW_REDUCTIONS:
+            src = refs[0]
+            source_shape = by_id[src.id].shape
+            if tuple(source_shape) != k.space:
+                return f"reduces a value of shape {list(source_shape)}, not the kernel's " \
+                       f"{list(k.space)}"
+            vary = self.vary_of(src, by_id)
+            if vary is None:
+                return "its input does not broadcast into the kernel"
+            dims = _reduced_dims(node, source_shape)
+            all_dims = frozenset(d for d, s in enumerate(k.space) if s != 1)
+            if dims == all_dims and node.op != "sum_to_size":
+                k.total[node.id] = True
+                k.vary[node.id] = frozenset()
+                k.nodes.append(node)
+                return None
+            suffix = frozenset(d for d in range(min(dims, default=len(k.space)), len(k.space))
+                               if k.space[d] != 1)
+            if not dims or dims != suffix:
+                return "reduces dims other than a trailing suffix"
+            if self.r_dims is None:
+                if any(m.id in k.total for m in k.nodes):
+                    return "a row reduction after a total reduction"
+                self.r_dims = dims
+                k.n_outer = min(dims)
+            elif dims != self.r_dims:
+                return "reduces other dims than the kernel's earlier reductions"
+            k.row[node.id] = dims
+            k.vary[node.id] = vary - dims
+            k.nodes.append(node)
+            return None
+        if spec is None or spec.kind != "elementwise" or spec.template is None:
+            return f"'{node.op}' is not elementwise"
+        if not _broadcasts_into(node.shape, k.space):
+            return f"shape {list(node.shape)} is outside the kernel's {list(k.space)}"
+        vary = frozenset()
+        for r in refs:
+            v = self.vary_of(r, by_id)
+            if v is None:
+                return "an input does not broadcast into the kernel"
+            if self.member(r.id) and r.id in k.total:
+                return "uses a total reduction inside its own kernel"
+            vary |= v
+        k.vary[node.id] = vary
+        k.nodes.append(node)
+        return None
+
+
+def _can_start(node, by_id):
     spec = REGISTRY.get(node.op)
-    return (spec is not None and spec.kind == "elementwise" and spec.template is not None
-            and node.dtype.kind in "fiub")
+    if spec is not None and spec.kind == "elementwise" and spec.template is not None:
+        return tuple(node.shape)
+    if node.op in ROW_REDUCTIONS and node.refs():
+        return tuple(by_id[node.refs()[0].id].shape)
+    return None
 
 
 def fuse(graph, provided, outputs, prefix="k"):
-    """Steps (Kernels and Externs) computing `outputs` from the `provided` values."""
+    """Steps (Kernels, Finishes and Externs) computing `outputs` from `provided` values."""
+    by_id = graph.by_id
     users = graph.users()
     steps = []
-    group = None
-    group_ids = set()
+    builder = None
+    refusals = []
 
     def close():
-        nonlocal group, group_ids
-        if group is not None:
-            steps.append(group)
-        group, group_ids = None, set()
+        nonlocal builder
+        if builder is not None and builder.kernel.nodes:
+            steps.append(builder.kernel)
+            for nid in builder.kernel.totals_ids if hasattr(builder.kernel, "totals_ids") \
+                    else ():
+                pass
+        builder = None
 
+    count = 0
     for node in graph.nodes:
         if node.id in provided or node.op == "input":
             continue
-        if fusible(node):
-            if group is not None and tuple(node.shape) != group.shape:
+        if builder is not None:
+            reason = builder.try_add(node, by_id)
+            if reason is None:
+                continue
+            if any(builder.member(r.id) for r in node.refs()):
+                refusals.append((node.id, builder.kernel.name, reason))
                 close()
-            if group is None:
-                group = Kernel(name=f"{prefix}{sum(isinstance(s, Kernel) for s in steps)}",
-                               nodes=[], shape=tuple(node.shape))
-            group.nodes.append(node)
-            group_ids.add(node.id)
-        else:
-            if group is not None and any(r.id in group_ids for r in node.refs()):
-                close()
-            steps.append(Extern(node))
+        space = _can_start(node, by_id)
+        if space is not None:
+            close()
+            builder = _Builder(f"{prefix}{count}", space)
+            count += 1
+            if builder.try_add(node, by_id) is None:
+                continue
+            builder = None
+        steps.append(Extern(node))
     close()
+    return _finish_steps(steps, users, outputs, by_id, refusals)
+
+
+def _finish_steps(steps, users, outputs, by_id, refusals):
     wanted = {r.id for r in outputs if r is not None}
+    result = []
     for step in steps:
         if not isinstance(step, Kernel):
+            result.append(step)
             continue
         ids = {n.id for n in step.nodes}
         seen = set()
@@ -72,6 +227,22 @@ def fuse(graph, provided, outputs, prefix="k"):
                 if r.id not in ids and r.id not in seen:
                     seen.add(r.id)
                     step.inputs.append(r)
-            if n.id in wanted or any(u not in ids for u in users[n.id]):
+        for n in step.nodes:
+            escapes = n.id in wanted or any(u not in ids for u in users.get(n.id, ()))
+            if not escapes:
+                continue
+            if n.id in step.total:
+                step.totals.append(Ref(n.id))
+            else:
                 step.outputs.append(Ref(n.id))
-    return steps
+        outer = int(np.prod(step.space[:step.n_outer])) if step.n_outer else 1
+        inner = int(np.prod(step.space[1:step.n_outer])) if step.n_outer > 1 else 1
+        row = int(np.prod(step.space[step.n_outer:])) if step.n_outer < len(step.space) else 1
+        # Blocks of about 4096 elements along outer dim 0 hold one partial per total reduction.
+        step.block = max(1, 4096 // max(1, inner * row)) if step.totals else 1
+        step.refused = [(nid, reason) for nid, name, reason in refusals if name == step.name]
+        result.append(step)
+        for ref in step.totals:
+            result.append(Finish(by_id[ref.id], step.name))
+        del outer
+    return result
