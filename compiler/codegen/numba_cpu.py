@@ -19,7 +19,9 @@ PARALLEL_THRESHOLD = 1 << 16   # elements; below it threading costs more than it
 # Templates whose scalar function has another name in codegen.scalar.
 _RENAME = {"max({0}, {1})": "fmax({0}, {1})", "min({0}, {1})": "fmin({0}, {1})",
            "pow({0}, {1})": "power({0}, {1})"}
-_VECTOR_MATH = {"exp", "log", "log1p", "expm1", "tanh", "sigmoid", "erf"}
+# A libm call stops the whole fused loop from vectorising, so every function that codegen.vecmath
+# has goes through it (its sin/cos lose to NumPy alone, but win inside a fused loop).
+_VECTOR_MATH = {"exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid", "erf"}
 _ACCUMULATE = {"sum": ("{acc} += {v}", "0.0"), "sum_to_size": ("{acc} += {v}", "0.0"),
                "mean": ("{acc} += {v}", "0.0"), "amax": ("{acc} = fmax({acc}, {v})", "-np.inf"),
                "amin": ("{acc} = fmin({acc}, {v})", "np.inf")}
@@ -275,6 +277,9 @@ def module_source(kernels):
               "from compiler.codegen.scalar import *  # noqa: F401,F403", ""]
     body = []
     for source, parallel in kernels:
-        body.append(f"@numba.njit(cache=True, parallel={parallel}, error_model='numpy')")
+        # reassoc lets LLVM vectorise reductions and contract fuse multiply-adds; no nnan/ninf,
+        # so NaN and inf keep IEEE semantics.
+        body.append(f"@numba.njit(cache=True, parallel={parallel}, error_model='numpy', "
+                    "fastmath={'reassoc', 'contract'})")
         body.append(source)
     return "\n".join(header + body)

@@ -238,8 +238,9 @@ def _finish_steps(steps, users, outputs, by_id, refusals):
         outer = int(np.prod(step.space[:step.n_outer])) if step.n_outer else 1
         inner = int(np.prod(step.space[1:step.n_outer])) if step.n_outer > 1 else 1
         row = int(np.prod(step.space[step.n_outer:])) if step.n_outer < len(step.space) else 1
-        # Blocks of about 4096 elements along outer dim 0 hold one partial per total reduction.
-        step.block = max(1, 4096 // max(1, inner * row)) if step.totals else 1
+        # Blocks of about 4096 elements along outer dim 0: the unit of parallel work, a
+        # vectorisable inner loop, and one partial per total reduction.
+        step.block = max(1, 4096 // max(1, inner * row))
         step.refused = [(nid, reason) for nid, name, reason in refusals if name == step.name]
         result.append(step)
         for ref in step.totals:
