@@ -97,7 +97,10 @@ class Tracer:
         raise GraphBreak(f"in-place op '{spec.name}_' inside the function", user_location())
 
     def escape(self, tensor, how):
-        raise GraphBreak(f"'{how}' takes a value out of the graph", user_location())
+        if how in ("item", "numpy", "bool"):
+            raise GraphBreak(f"'{how}' takes a value out of the graph", user_location())
+        raise GraphBreak(f"{how} is not supported inside a compiled function",
+                         user_location())
 
 
 def _flatten(obj, out):

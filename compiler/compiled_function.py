@@ -13,6 +13,7 @@ from jitgrad.tensor import Tensor
 from . import passes
 from .capture import GraphBreak, capture, flatten, rebuild
 from .codegen import numba_cpu
+from . import cache
 from .cache import load_module
 from .executor import Program, interpret
 from .passes.fusion import Kernel
@@ -222,6 +223,9 @@ class CompiledFunction:
         return self._run(variant, inputs)
 
     def _compile(self, signature, args, kwargs, inputs):
+        if len(self.variants) >= self.max_variants and self.dynamic:
+            # dynamic=True: sizes are kernel arguments, so evicting a variant loses no kernel.
+            self.variants.pop(next(iter(self.variants)))
         if len(self.variants) >= self.max_variants:
             if not self._warned:
                 last = next(reversed(self.variants))
@@ -232,9 +236,10 @@ class CompiledFunction:
                 self._warned = True
             self.events.append(("fallback", "variant limit reached"))
             return None
+        change = None
         if self.variants:
-            last = next(reversed(self.variants))
-            self.events.append(("recompile", _describe_change(last, signature)))
+            change = _describe_change(next(reversed(self.variants)), signature)
+        built_before = cache.STATS["compiled_modules"]
         need_backward = ENABLED.get() and any(t._requires_grad for t in inputs)
         try:
             cap, _ = capture(self.fn, args, kwargs, need_backward)
@@ -249,6 +254,9 @@ class CompiledFunction:
         variant.lifted_arrays = [t._data for t in variant.lifted]
         variant.verified = False
         self.variants[signature] = variant
+        if change is not None:
+            reused = cache.STATS["compiled_modules"] == built_before
+            self.events.append(("recompile", change + (" (kernels reused)" if reused else "")))
         self.events.append(("compile", f"{len(variant.forward.kernels)} forward and "
                             f"{len(variant.backward.kernels) if variant.backward else 0} "
                             "backward kernels"))

@@ -79,3 +79,15 @@ def compile(fn=None, *, backend="cpu", dynamic=False, fullgraph=False, **options
     """Compile `fn` into fused kernels (see the `compiler` package); also a decorator."""
     from compiler import compile as _compile
     return _compile(fn, backend=backend, dynamic=dynamic, fullgraph=fullgraph, **options)
+
+
+def cache_info():
+    """The kernel cache: its directory, how many kernel modules and bytes it holds."""
+    from compiler import cache_info as _cache_info
+    return _cache_info()
+
+
+def clear_cache():
+    """Delete every cached kernel (the next compile of each function builds it again)."""
+    from compiler import clear_cache as _clear_cache
+    _clear_cache()

@@ -157,6 +157,8 @@ class Tensor:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         if self._grad_fn is None or self._retains_grad:
             return
+        from . import tracing
+        tracing.notify_escape(self, "retain_grad on an intermediate tensor")
         node = self.grad_fn
         if node._retained is None:
             node._retained = {}
@@ -168,6 +170,8 @@ class Tensor:
         if not self._requires_grad:
             raise RuntimeError(
                 "cannot register a hook on a tensor that doesn't require gradient")
+        from . import tracing
+        tracing.notify_escape(self, "a hook on an intermediate tensor")
         if self._grad_fn is None:
             from .autograd.hooks import RemovableHandle
             if self._hooks is None:
