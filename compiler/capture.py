@@ -54,6 +54,8 @@ class Tracer:
         self.keep = []           # keeps traced arrays alive so their ids stay unique
         self.lifted = []         # tensors used but not produced here (closures): extra inputs
         self.role = "forward"
+        self.where_of_node = {}  # id(GradFn) -> file:line of the forward op that made it
+        self.backward_where = ""
 
     # -- values -----------------------------------------------------------------------------
     def _add(self, op, args, attrs, array, where=""):
@@ -84,14 +86,20 @@ class Tracer:
         return ref
 
     # -- the tracer seam ----------------------------------------------------------------------
+    def enter_backward(self, grad_fn):
+        """The engine is about to run `grad_fn`'s rule: its ops belong to that forward op."""
+        self.backward_where = self.where_of_node.get(id(grad_fn), "")
+
     def record(self, spec, args, attrs, result):
-        where = user_location()
+        where = user_location() if self.role == "forward" else self.backward_where
         if spec.name in UNSUPPORTED or spec.n_outputs > 1:
             raise GraphBreak(f"op '{spec.name}' is not supported by the compiler yet", where)
         if spec.name == "getitem" and any(isinstance(k, np.ndarray) for k in attrs["key"]):
             raise GraphBreak("advanced (tensor, list or mask) indexing depends on data", where)
         refs = [self.ref(a) for a in args]
         self._add(spec.name, refs, attrs, result._data, where)
+        if self.role == "forward" and result._grad_fn is not None:
+            self.where_of_node[id(result._grad_fn)] = where
 
     def record_inplace(self, spec, target, args, attrs):
         raise GraphBreak(f"in-place op '{spec.name}_' inside the function", user_location())

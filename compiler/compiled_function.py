@@ -56,8 +56,9 @@ def _describe_change(old, new):
 class Variant:
     """One compiled specialisation: forward and backward programs plus runtime metadata."""
 
-    def __init__(self, cap, signature):
+    def __init__(self, cap, signature, dynamic=False):
         self.signature = signature
+        self.dynamic = dynamic
         self.capture = cap
         joint = cap.graph
         for _, run_pass in passes.PIPELINE:
@@ -89,7 +90,7 @@ class Variant:
         index = []
         for i, step in enumerate(steps):
             if isinstance(step, Kernel):
-                rendered.append(numba_cpu.render(step, graph))
+                rendered.append(numba_cpu.render(step, graph, self.dynamic))
                 index.append((i, step.name))
         kernels = {}
         if rendered:
@@ -243,7 +244,7 @@ class CompiledFunction:
         need_backward = ENABLED.get() and any(t._requires_grad for t in inputs)
         try:
             cap, _ = capture(self.fn, args, kwargs, need_backward)
-            variant = Variant(cap, signature)
+            variant = Variant(cap, signature, self.dynamic)
         except GraphBreak as graph_break:
             if self.fullgraph:
                 raise RuntimeError(f"jitgrad.compile(fullgraph=True): graph break: "

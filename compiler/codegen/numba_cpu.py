@@ -62,7 +62,8 @@ def _expression(node, operands):
 
 
 class _Renderer:
-    def __init__(self, kernel, graph):
+    def __init__(self, kernel, graph, dynamic=False):
+        self.dynamic = dynamic
         self.k = kernel
         self.by_id = graph.by_id
         space = kernel.space or (1,)
@@ -175,7 +176,10 @@ class _Renderer:
         for n in k.nodes:
             kind = " (alias)" if n.id in k.aliases else " (row reduction)" if n.id in k.row \
                 else " (total reduction)" if n.id in k.total else ""
-            out.append(f"    # %{n.id}: {format_value(n)} = {n.op}{kind}   {n.where}")
+            value = format_value(n)
+            if self.dynamic:  # sizes stay out of the source, so every size shares the kernel
+                value = value.split("[")[0] + "[" + ",".join("?" for _ in n.shape) + "]"
+            out.append(f"    # %{n.id}: {value} = {n.op}{kind}   {n.where}")
         size = int(np.prod(self.space))
         loop = "prange" if size >= PARALLEL_THRESHOLD else "range"
         out.append("    n_blocks = (s0 + block - 1) // block")
@@ -256,9 +260,9 @@ class _Renderer:
                 out.append(f"{ind}v{n.id} = v{n.id} / ({count})")
 
 
-def render(kernel, graph):
+def render(kernel, graph, dynamic=False):
     """Python source of one kernel, and whether it runs its outer loop in parallel."""
-    return _Renderer(kernel, graph).render()
+    return _Renderer(kernel, graph, dynamic).render()
 
 
 def kernel_views(kernel, graph):

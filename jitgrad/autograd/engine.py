@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 
-from .. import dispatch, errors
+from .. import dispatch, errors, tracing
 from ..tensor import Tensor
 from .grad_fn import AccumulateGrad, accumulate_into, gradient_edge
 from .grad_mode import ENABLED
@@ -187,6 +187,7 @@ def run(tensors, grad_tensors, retain_graph, create_graph, inputs, accumulate):
         needed = _needed(root_nodes, target_nodes)
         captured = [None] * len(inputs)
 
+    tracer = tracing.CURRENT.get()   # the compiler records which forward op each rule serves
     mode_token = ENABLED.set(create_graph)
     heappush, heappop = heapq.heappush, heapq.heappop
     try:
@@ -204,6 +205,8 @@ def run(tensors, grad_tensors, retain_graph, create_graph, inputs, accumulate):
                     g is not None for g in grads)):
                 if targets is None or _wanted(node, needed, targets, grads, captured,
                                               accumulate, create_graph):
+                    if tracer is not None:
+                        tracer.enter_backward(node)
                     out = node.apply(grads, F)
                     if len(out) != len(node.next_functions) or node._post_hooks or \
                             _ANOMALY[0]:
