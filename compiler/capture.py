@@ -55,6 +55,7 @@ class Tracer:
         self.lifted = []         # tensors used but not produced here (closures): extra inputs
         self.role = "forward"
         self.where_of_node = {}  # id(GradFn) -> file:line of the forward op that made it
+        self.no_grad = set()     # forward node ids computed without gradient (cuts, no_grad)
         self.backward_where = ""
 
     # -- values -----------------------------------------------------------------------------
@@ -97,9 +98,12 @@ class Tracer:
         if spec.name == "getitem" and any(isinstance(k, np.ndarray) for k in attrs["key"]):
             raise GraphBreak("advanced (tensor, list or mask) indexing depends on data", where)
         refs = [self.ref(a) for a in args]
-        self._add(spec.name, refs, attrs, result._data, where)
-        if self.role == "forward" and result._grad_fn is not None:
-            self.where_of_node[id(result._grad_fn)] = where
+        ref = self._add(spec.name, refs, attrs, result._data, where)
+        if self.role == "forward":
+            if result._grad_fn is not None:
+                self.where_of_node[id(result._grad_fn)] = where
+            elif result._data.dtype.kind == "f":
+                self.no_grad.add(ref.id)
 
     def record_inplace(self, spec, target, args, attrs):
         raise GraphBreak(f"in-place op '{spec.name}_' inside the function", user_location())
@@ -203,7 +207,10 @@ def capture(fn, args, kwargs, need_backward):
     graph = Graph(nodes=tuple(tracer.nodes),
                   inputs=tuple(Ref(n.id) for n in tracer.nodes if n.op == "input"),
                   outputs=tuple(forward_refs + grad_refs),
-                  meta={"diff_outputs": [i for i, o in enumerate(outputs) if o._requires_grad]})
+                  meta={"diff_outputs": [i for i, o in enumerate(outputs) if o._requires_grad],
+                        "no_grad": tracer.no_grad,
+                        "requires_grad_inputs": {tracer.by_array[id(p._data)].id
+                                                 for p in proxies if p._requires_grad}})
     cap = Capture(graph, len(forward_refs), grad_inputs, list(tracer.lifted), result)
     return cap, result
 

@@ -70,14 +70,31 @@ class Variant:
         self.diff_outputs = joint.meta["diff_outputs"]
         self.grad_inputs = cap.grad_inputs
         self.lifted = cap.lifted
-        input_ids = [r.id for r in joint.inputs]
         names = {n.id: n.attr("name") for n in joint.nodes if n.op == "input"}
-        self.arg_ids = [i for i in input_ids if names[i].startswith(("arg", "lifted"))]
-        self.saved_args = [self.arg_ids.index(i) for i in self.saved if i in self.arg_ids]
-        self.forward = self._compile(self.forward_graph, self.arg_ids, "fwd")
-        provided = list(self.saved) + [r.id for r in self.backward_graph.inputs
-                                       if r.id not in self.saved]
-        self.backward_inputs = provided
+        forward_inputs = [r.id for r in joint.inputs
+                          if joint.by_id[r.id].role == "forward"]
+        # Forward program inputs: the call's tensors, then tensors lifted from closures.
+        self.arg_ids = forward_inputs
+        self.forward = self._compile(self.forward_graph, forward_inputs, "fwd")
+        # Where each backward program input comes from: a saved value, the gradient of a
+        # differentiable output, or a tensor lifted while recording the backward.
+        lifted_index = {}
+        for n in joint.nodes:
+            if n.op == "input" and names[n.id].startswith("lifted"):
+                lifted_index[n.id] = int(names[n.id][len("lifted"):])
+        provided = list(self.saved)
+        self.backward_sources = [("saved", k) for k in range(len(self.saved))]
+        for r in self.backward_graph.inputs:
+            if r.id in self.saved:
+                continue
+            name = names[r.id]
+            provided.append(r.id)
+            if name.startswith("grad_out"):
+                self.backward_sources.append(("grad", int(name[len("grad_out"):])))
+            else:
+                self.backward_sources.append(("lifted", lifted_index[r.id]))
+        # Saved values that are the call's own tensors (or lifted ones): version-stamped.
+        self.saved_args = [forward_inputs.index(i) for i in self.saved if i in forward_inputs]
         self.backward = self._compile(self.backward_graph, provided, "bwd") \
             if self.backward_graph.outputs else None
         self.kernel_sources = []
@@ -107,7 +124,9 @@ class CompiledFunctionBackward(Node):
         self.variant = variant
         self.saved_arrays = saved_arrays
         # Inputs the backward reads are version-stamped, as eager saved tensors are.
-        self.saved_inputs = [(inputs[i], inputs[i]._vc[0]) for i in variant.saved_args]
+        every_input = list(inputs) + list(variant.lifted)
+        self.saved_inputs = [(every_input[i], every_input[i]._vc[0])
+                             for i in variant.saved_args]
         self.inputs = inputs
         self.freed = False
         self.n_outputs = len(variant.diff_outputs)
@@ -130,9 +149,11 @@ class CompiledFunctionBackward(Node):
                  if g is None else g for g, k in zip(grad_outputs, variant.diff_outputs)]
         if F is NUMPY_OPS:
             grads = [np.asarray(g) for g in grads]
-            values = list(self.saved_arrays) + grads + [t._data for t in variant.lifted
-                                                        if _is_backward_const(variant, t)]
-            result = variant.backward.run(values[:len(variant.backward.inputs)])
+            values = []
+            for kind, k in variant.backward_sources:
+                values.append(self.saved_arrays[k] if kind == "saved" else
+                              grads[k] if kind == "grad" else variant.lifted[k]._data)
+            result = variant.backward.run(values)
         else:
             result = self._create_graph(grads)
         return tuple(result[:len(self.next_functions)])
@@ -162,10 +183,6 @@ class CompiledFunctionBackward(Node):
             self.saved_arrays = None
             self.saved_inputs = []
             self.freed = True
-
-
-def _is_backward_const(variant, tensor):
-    return False
 
 
 class CompiledFunction:

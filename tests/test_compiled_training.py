@@ -304,10 +304,8 @@ def test_lennard_jones_physics(lj):
     assert np.ptp(total) < 1e-5 * np.abs(total).max(), total   # Verlet conserves energy
 
 
-@pytest.mark.xfail(strict=True, reason="bug: autograd.grad without create_graph inside a "
-                   "compiled function runs on NumPy arrays (NUMPY_OPS), unseen by the tracer; "
-                   "its result is lifted as a constant and later calls return the first call's "
-                   "gradient")
+# Regression: autograd.grad without create_graph inside a compiled function used to be
+# lifted as a constant (later calls returned the first call's gradient).
 def test_grad_inside_compiled_function_without_create_graph():
     energy = lj_energy_fn(jitgrad)
 
@@ -397,10 +395,7 @@ def test_chain_matches_torch(chain_run, torch):
 
 # --- Data captured by closure (lifted inputs) in a training loop ------------------------------
 
-@pytest.mark.xfail(strict=True, reason="bug: a lifted (closure) tensor the backward saves makes "
-                   "CompiledFunctionBackward index `inputs` with an index into arg_ids (which "
-                   "also counts lifted inputs): 'kernel build failed: IndexError: list index "
-                   "out of range', then eager fallback on every call")
+# Regression: a closure tensor saved for backward used to make every call fall back to eager.
 def test_closure_data_saved_for_backward_compiles():
     rng = np.random.default_rng(5)
     data = jitgrad.tensor(rng.standard_normal((8, 4)))   # lifted: not an argument

@@ -163,10 +163,16 @@ def _needed(nodes, targets):
 def run(tensors, grad_tensors, retain_graph, create_graph, inputs, accumulate):
     """Run backward from `tensors`. With `inputs`, gradients flow only towards them; returns
     their gradients when not accumulating (autograd.grad)."""
-    F = _ops(create_graph)
+    tracer = tracing.CURRENT.get()
+    if tracer is not None and accumulate:
+        # Writing .grad is a side effect a compiled graph cannot replay.
+        tracing.notify_escape(None, "backward() writing .grad")
+    # Under a tracer the rules run as ops even without create_graph, so they are recorded.
+    tensor_mode = create_graph or tracer is not None
+    F = _ops(tensor_mode)
     if warnings.filters[0] is not dispatch._QUIET[0]:
         dispatch.quiet_numpy_warnings()
-    seeds = _seed(tensors, grad_tensors, create_graph)
+    seeds = _seed(tensors, grad_tensors, tensor_mode)
     buffers = {}
     for (node, nr), g in seeds:
         slots = buffers.setdefault(node, [None] * node.n_outputs)
@@ -187,7 +193,6 @@ def run(tensors, grad_tensors, retain_graph, create_graph, inputs, accumulate):
         needed = _needed(root_nodes, target_nodes)
         captured = [None] * len(inputs)
 
-    tracer = tracing.CURRENT.get()   # the compiler records which forward op each rule serves
     mode_token = ENABLED.set(create_graph)
     heappush, heappop = heapq.heappush, heapq.heappop
     try:
@@ -199,18 +204,18 @@ def run(tensors, grad_tensors, retain_graph, create_graph, inputs, accumulate):
         while node is not None:
             grads = buffers.pop(node, None)
             if grads is not None and node._hooked:
-                grads = _call_tensor_hooks(node, grads, create_graph)
+                grads = _call_tensor_hooks(node, grads, tensor_mode)
             out = None
             if grads is not None and (grads[0] is not None or any(
                     g is not None for g in grads)):
                 if targets is None or _wanted(node, needed, targets, grads, captured,
-                                              accumulate, create_graph):
+                                              accumulate, tensor_mode):
                     if tracer is not None:
                         tracer.enter_backward(node)
                     out = node.apply(grads, F)
                     if len(out) != len(node.next_functions) or node._post_hooks or \
                             _ANOMALY[0]:
-                        out = _check_outputs(node, grads, out, create_graph)
+                        out = _check_outputs(node, grads, out, tensor_mode)
             if not retain_graph:
                 node.release()
             meta = node.meta
@@ -223,7 +228,7 @@ def run(tensors, grad_tensors, retain_graph, create_graph, inputs, accumulate):
                     if g is not None:
                         m = meta[i]
                         if m is not None and (g.dtype is not m[1] or g.shape != m[0]):
-                            g = _fit(node, i, g, create_graph)
+                            g = _fit(node, i, g, tensor_mode)
                         slots = buffers.get(child)
                         if slots is None:
                             slots = buffers[child] = [None] * child.n_outputs
@@ -248,7 +253,7 @@ def run(tensors, grad_tensors, retain_graph, create_graph, inputs, accumulate):
     finally:
         ENABLED.reset(mode_token)
     if captured is not None and not accumulate:
-        return [None if g is None else (g if create_graph else Tensor._make(np.asarray(g)))
+        return [None if g is None else (g if tensor_mode else Tensor._make(np.asarray(g)))
                 for g in captured]
     return None
 

@@ -58,27 +58,26 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     single = input.ndim == 1
     if single:
         input, target = input.unsqueeze(0), target.reshape(1)
-    n, classes = input.shape[0], input.shape[1]
+    classes = input.shape[1]
     labels = target._data
-    valid = labels != ignore_index
-    if np.any((labels[valid] < 0) | (labels[valid] >= classes)):
-        bad = labels[valid][(labels[valid] < 0) | (labels[valid] >= classes)][0]
-        raise IndexError(f"Target {bad} is out of bounds.")
-    safe = np.where(valid, labels, 0)
-    rows = np.arange(n)
-    if input.ndim > 2:  # (N, C, d1, ...) with target (N, d1, ...): move C last
-        moved = input.movedim(1, -1) if hasattr(input, "movedim") else input.permute(
-            0, *range(2, input.ndim), 1)
-        picked = moved[tuple(np.indices(labels.shape)) + (safe,)]
-    else:
-        picked = input[rows, safe]
-    w = np.ones(labels.shape, dtype=input._data.dtype)
+    bad = labels[(labels != ignore_index) & ((labels < 0) | (labels >= classes))]
+    if bad.size:
+        raise IndexError(f"Target {bad.flat[0]} is out of bounds.")
+    # The label's column is picked with a one-hot built from ops (not indexing with the
+    # labels' values), so a compiled loss stays correct when the labels change.
+    trailing = (1,) * (input.ndim - 2)
+    iota = Tensor._make(np.arange(classes, dtype=np.int64).reshape((classes,) + trailing))
+    hit = iota == target.unsqueeze(1)
+    if ignore_index is not None and 0 <= ignore_index < classes:
+        hit = hit & (target != ignore_index).unsqueeze(1)
+    w = hit.to(input.dtype)
     if weight is not None:
-        w = weight._data[safe].astype(input._data.dtype)
-    w = np.where(valid, w, 0).astype(input._data.dtype)
-    loss = -picked * Tensor._make(w)
-    total = Tensor._make(np.asarray(w.sum(), dtype=input._data.dtype))
-    out = _reduce(loss, reduction, total)
+        w = w * weight.reshape((classes,) + trailing).to(input.dtype)
+    loss = -(input * w).sum(1)
+    if reduction == "mean":
+        out = loss.sum() / w.sum()
+    else:
+        out = _reduce(loss, reduction)
     if single and reduction == "none":
         out = out.reshape(())
     return out
