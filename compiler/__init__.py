@@ -5,6 +5,8 @@ Imported lazily by `jitgrad.compile`; `import jitgrad` never loads this package 
 
 from .cache import cache_info, clear_cache  # noqa: E402
 from .compiled_function import CompiledFunction  # noqa: E402
+from .dump import dump  # noqa: E402,F401
+from .explain import compare, explain  # noqa: E402,F401
 
 
 def compile(fn=None, *, backend="cpu", dynamic=False, fullgraph=False, **options):

@@ -1,5 +1,6 @@
 """The compiled function: guards over the input signature, a bounded set of compiled variants,
 eager fallback on graph breaks, and the compiled autograd node that runs the fused backward."""
+import os
 import warnings
 
 import numpy as np
@@ -59,6 +60,7 @@ class Variant:
     def __init__(self, cap, signature, dynamic=False):
         self.signature = signature
         self.dynamic = dynamic
+        self.kernel_sources = []     # generated module sources, for dumps
         self.capture = cap
         joint = cap.graph
         for _, run_pass in passes.PIPELINE:
@@ -97,7 +99,6 @@ class Variant:
         self.saved_args = [forward_inputs.index(i) for i in self.saved if i in forward_inputs]
         self.backward = self._compile(self.backward_graph, provided, "bwd") \
             if self.backward_graph.outputs else None
-        self.kernel_sources = []
 
     def _compile(self, graph, provided_ids, prefix):
         from .ir import Ref
@@ -111,7 +112,9 @@ class Variant:
                 index.append((i, step.name))
         kernels = {}
         if rendered:
-            module = load_module(numba_cpu.module_source(rendered))
+            source = numba_cpu.module_source(rendered)
+            self.kernel_sources.append(source)
+            module = load_module(source)
             kernels = {i: getattr(module, name) for i, name in index}
         return Program(graph, steps, [Ref(i) for i in provided_ids], graph.outputs, kernels)
 
@@ -271,6 +274,10 @@ class CompiledFunction:
             return None
         variant.lifted_arrays = [t._data for t in variant.lifted]
         variant.verified = False
+        dump_dir = os.environ.get("JITGRAD_DUMP")
+        if dump_dir:
+            from .dump import write_stages
+            write_stages(variant, self.__name__.replace("<", "").replace(">", ""), dump_dir)
         self.variants[signature] = variant
         if change is not None:
             reused = cache.STATS["compiled_modules"] == built_before

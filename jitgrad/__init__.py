@@ -81,6 +81,26 @@ def compile(fn=None, *, backend="cpu", dynamic=False, fullgraph=False, **options
     return _compile(fn, backend=backend, dynamic=dynamic, fullgraph=fullgraph, **options)
 
 
+def dump(obj, format="text", stage=None):
+    """A graph as text, DOT or JSON: a tensor's autograd graph, or a compiled function's
+    stage ("captured", "joint", "forward", "backward", "fused")."""
+    from compiler import dump as _dump
+    return _dump(obj, format=format, stage=stage)
+
+
+def explain(fn, *args, **kwargs):
+    """Compile and run `fn(*args)`; report kernels, saved values, refusals, breaks, recompiles."""
+    from compiler import explain as _explain
+    return _explain(fn, *args, **kwargs)
+
+
+def compare(fn, *args, **kwargs):
+    """Run `fn` eagerly and compiled; compare outputs and gradients, name the first divergent
+    node."""
+    from compiler import compare as _compare
+    return _compare(fn, *args, **kwargs)
+
+
 def cache_info():
     """The kernel cache: its directory, how many kernel modules and bytes it holds."""
     from compiler import cache_info as _cache_info
