@@ -106,10 +106,12 @@ def explain(fn, *args, **kwargs):
         total = sum(n.nbytes for n in saved if n.op != "input")
         lines.append(f"saved for backward: {len(saved)} value(s), {_kib(total)} beyond the "
                      "inputs")
+        from jitgrad.ops import REGISTRY
         for n in saved:
-            why = "an input, kept by reference (no copy)" if n.op == "input" else (
-                "not recomputed: " + ("matmul/reduction/extern" if n.op not in
-                                      ("add", "sub", "mul", "neg") else "cheaper to keep"))
+            kind = REGISTRY[n.op].kind if n.op in REGISTRY else "input"
+            why = ("an input, kept by reference (no copy)" if n.op == "input" else
+                   f"a {kind} op: never recomputed" if kind in ("reduction", "extern") else
+                   "the min-cut found keeping it cheaper than recomputing it")
             lines.append(f"  %{n.id} {n.op} {format_value(n)} {_kib(n.nbytes)} -- {why}"
                          f"   {n.where}")
         recomputed = [n for n in variant.backward_graph.nodes
