@@ -184,9 +184,6 @@ def fuse(graph, provided, outputs, prefix="k"):
         nonlocal builder
         if builder is not None and builder.kernel.nodes:
             steps.append(builder.kernel)
-            for nid in builder.kernel.totals_ids if hasattr(builder.kernel, "totals_ids") \
-                    else ():
-                pass
         builder = None
 
     count = 0
@@ -235,7 +232,6 @@ def _finish_steps(steps, users, outputs, by_id, refusals):
                 step.totals.append(Ref(n.id))
             else:
                 step.outputs.append(Ref(n.id))
-        outer = int(np.prod(step.space[:step.n_outer])) if step.n_outer else 1
         inner = int(np.prod(step.space[1:step.n_outer])) if step.n_outer > 1 else 1
         row = int(np.prod(step.space[step.n_outer:])) if step.n_outer < len(step.space) else 1
         # Blocks of about 4096 elements along outer dim 0: the unit of parallel work, a
@@ -245,5 +241,4 @@ def _finish_steps(steps, users, outputs, by_id, refusals):
         result.append(step)
         for ref in step.totals:
             result.append(Finish(by_id[ref.id], step.name))
-        del outer
     return result
