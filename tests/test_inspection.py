@@ -122,3 +122,38 @@ def test_jitgrad_dump_directory_gets_every_stage(tmp_path, monkeypatch):
     assert all(any(n.endswith(s) for n in names) for s in suffixes)
     code = next(tmp_path.glob("*output_code.py")).read_text()
     assert "def fwd0(" in code and "dump_programs.py:18" in code
+
+
+# -- golden text dumps --------------------------------------------------------------------
+# Regenerate deliberately with JITGRAD_UPDATE_GOLDEN=1 and read the diff before committing.
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
+
+
+def _golden(name, text):
+    path = os.path.join(GOLDEN, name)
+    if os.environ.get("JITGRAD_UPDATE_GOLDEN") == "1":
+        with open(path, "w") as handle:
+            handle.write(text + "\n")
+    with open(path) as handle:
+        assert text + "\n" == handle.read(), f"dump differs from {path}"
+
+
+def test_golden_eager_graph_with_detach_cut():
+    x = jitgrad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    _golden("eager_detach_cut.txt", jitgrad.dump(P.eager_with_detach_cut(x)))
+
+
+@pytest.mark.parametrize("stage", ["forward", "backward", "fused"])
+def test_golden_compiled_mlp(stage):
+    compiled = jitgrad.compile(P.mlp)
+    compiled(*mlp_args())
+    _golden(f"mlp_{stage}.txt", jitgrad.dump(compiled, stage=stage))
+
+
+def test_golden_layer_norm():
+    compiled = jitgrad.compile(P.layer_norm)
+    compiled(jitgrad.ones(2, 4, dtype=f64, requires_grad=True),
+             jitgrad.ones(4, dtype=f64, requires_grad=True),
+             jitgrad.zeros(4, dtype=f64, requires_grad=True))
+    _golden("layer_norm_fused.txt", jitgrad.dump(compiled, stage="fused"))
