@@ -56,6 +56,8 @@ def build_parser():
                        help="jitgrad kernel cache to use and keep (default: a fresh temporary "
                             "one, so the cold first call really compiles)")
     bench.set_defaults(run=_bench)
+    from .cli_inspect import add_commands
+    add_commands(commands)
     return parser
 
 
