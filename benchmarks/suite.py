@@ -60,7 +60,13 @@ def _say(message):
 
 # --------------------------------------------------------------------------- thread pinning --
 def _thread_env(threads):
-    return {var: str(threads) for var in THREAD_VARS}
+    env = {var: str(threads) for var in THREAD_VARS}
+    # Every peer's OpenMP threads sleep when idle instead of spinning: with several runtimes in
+    # one process (Numba's, torch's, OpenBLAS's), spinning threads starve each other (measured
+    # here: W2's matmuls 2x slower after a Numba parallel kernel; torch.compile's W5 backward
+    # 0.3-12 s a step). The same setting for all peers keeps the comparison fair.
+    env["OMP_WAIT_POLICY"] = "PASSIVE"
+    return env
 
 
 def _needs_reexec(threads):

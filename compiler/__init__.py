@@ -2,6 +2,13 @@
 
 Imported lazily by `jitgrad.compile`; `import jitgrad` never loads this package or Numba.
 """
+import os
+
+# Numba's OpenMP workers spin after each parallel kernel and starve the BLAS threads of the
+# matmuls between kernels (measured: an MLP step's matmuls took 2x as long). Passive waiting
+# costs nothing measurable per kernel launch here. Set before Numba loads OpenMP; a user's
+# own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .cache import cache_info, clear_cache  # noqa: E402
 from .compiled_function import CompiledFunction  # noqa: E402
