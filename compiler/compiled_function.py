@@ -61,6 +61,8 @@ class Variant:
         self.signature = signature
         self.dynamic = dynamic
         self.kernel_sources = []     # generated module sources, for dumps
+        self.backward_failed = None  # why the backward program could not run, if it could not
+        self.events = []             # the owning CompiledFunction's event log
         self.capture = cap
         joint = cap.graph
         for _, run_pass in passes.PIPELINE:
@@ -156,7 +158,19 @@ class CompiledFunctionBackward(Node):
             for kind, k in variant.backward_sources:
                 values.append(self.saved_arrays[k] if kind == "saved" else
                               grads[k] if kind == "grad" else variant.lifted[k]._data)
-            result = variant.backward.run(values)
+            if variant.backward_failed is None:
+                try:
+                    result = variant.backward.run(values)
+                except Exception as error:  # noqa: BLE001 - a kernel that fails to build
+                    variant.backward_failed = f"{type(error).__name__}: " + (
+                        str(error).splitlines() or [""])[0]
+                    variant.events.append(("fallback", "backward kernel build failed ("
+                                           f"{variant.backward_failed}); backward runs "
+                                           "eagerly"))
+            if variant.backward_failed is not None:
+                from jitgrad.autograd.grad_mode import no_grad
+                with no_grad():
+                    result = [None if g is None else g._data for g in self._create_graph(grads)]
         else:
             result = self._create_graph(grads)
         return tuple(result[:len(self.next_functions)])
@@ -274,6 +288,7 @@ class CompiledFunction:
             return None
         variant.lifted_arrays = [t._data for t in variant.lifted]
         variant.verified = False
+        variant.events = self.events
         dump_dir = os.environ.get("JITGRAD_DUMP")
         if dump_dir:
             from .dump import write_stages

@@ -26,7 +26,8 @@ class Program:
         from .codegen.numba_cpu import kernel_views
         by_id = self.graph.by_id
         in_views, out_views, space = kernel_views(step, self.graph)
-        n_blocks = -(-space[0] // step.block)
+        first = min(d for d in range(len(space)) if d not in step.reduced)
+        n_blocks = -(-space[first] // step.block)
         return dict(
             inputs=[(r.id, view) for r, view in zip(step.inputs, in_views)],
             outputs=[(r.id, tuple(by_id[r.id].shape), by_id[r.id].dtype, view)

@@ -29,8 +29,9 @@ def _kernel_lines(program, graph, title):
             reads = sum(by_id[r.id].nbytes for r in step.inputs)
             writes = sum(by_id[r.id].nbytes for r in step.outputs)
             shape = "x".join(map(str, step.space)) or "scalar"
-            reduced = step.space[step.n_outer:]
-            layout = f"rows of {'x'.join(map(str, reduced))} reduced" if reduced else "elementwise"
+            reduced = [step.space[d] for d in sorted(step.reduced)]
+            layout = (f"rows of {'x'.join(map(str, reduced))} reduced (dims "
+                      f"{', '.join(map(str, sorted(step.reduced)))})") if reduced else "elementwise"
             lines.append(f"  kernel {step.name}: space {shape} ({layout}), {len(ops)} ops "
                          f"[{', '.join(ops[:12])}{', ...' if len(ops) > 12 else ''}], "
                          f"reads {_kib(reads)}, writes {_kib(writes)}")

@@ -241,3 +241,21 @@ def test_hook_on_intermediate_is_a_graph_break():
     f(x_eager).backward()
     assert x.grad.tolist() == x_eager.grad.tolist()
     assert "a hook on an intermediate tensor" in dict(compiled.events)["graph break"]
+
+
+def test_backward_kernel_that_fails_to_build_falls_back_exactly(monkeypatch):
+    from compiler.executor import Program
+    compiled = jitgrad.compile(lambda x, w: (jitgrad.sin(x) * w).sum())
+    x, w = leaves([0.1, 0.2, 0.3], [1.0, 2.0, 3.0])
+    y = compiled(x, w)
+    variant = next(iter(compiled.variants.values()))
+
+    def broken(self, arrays):
+        raise RuntimeError("simulated Numba build failure")
+    monkeypatch.setattr(Program, "run", broken)
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.cos([0.1, 0.2, 0.3]) * [1.0, 2.0, 3.0])
+    np.testing.assert_allclose(w.grad.numpy(), np.sin([0.1, 0.2, 0.3]))
+    assert variant.backward_failed.startswith("RuntimeError: simulated")
+    assert any(kind == "fallback" and "backward runs eagerly" in text
+               for kind, text in compiled.events)

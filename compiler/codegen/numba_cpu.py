@@ -1,7 +1,8 @@
 """The Numba CPU backend: render a fused kernel as a loop nest over its iteration space.
 
-Layout of a kernel (see passes.fusion): a `prange` over blocks of outer dim 0, loops over the
-other outer dims, then one pass over the reduced suffix per round of row reductions. Values that
+Layout of a kernel (see passes.fusion): a `prange` over blocks of its first outer (kept) dim,
+loops over the other outer dims, then one pass over the reduced dims per round of row
+reductions. Values that
 vary along the suffix are computed inside a pass (and recomputed in a later pass that needs
 them: cheap arithmetic instead of memory traffic); values constant along it are computed once
 per row. Loop bounds and the block size are arguments, so the source does not depend on sizes.
@@ -69,8 +70,8 @@ class _Renderer:
         space = kernel.space or (1,)
         self.space = space
         self.rank = len(space)
-        self.n_outer = kernel.n_outer if kernel.space else 1
-        self.r_dims = set(range(self.n_outer, self.rank))
+        self.r_dims = set(kernel.reduced) if kernel.space else set()
+        self.outer_dims = [d for d in range(self.rank) if d not in self.r_dims]
         self.members = {n.id: n for n in kernel.nodes}
         self.input_index = {r.id: i for i, r in enumerate(kernel.inputs)}
         self.output_index = {r.id: i for i, r in enumerate(kernel.outputs)}
@@ -129,7 +130,7 @@ class _Renderer:
 
     def index(self, vid):
         shape = self.aligned(vid)
-        return ", ".join("0" if s == 1 and f != 1 else (f"i{d}" if d < self.n_outer else f"j{d}")
+        return ", ".join("0" if s == 1 and f != 1 else (f"j{d}" if d in self.r_dims else f"i{d}")
                          for d, (s, f) in enumerate(zip(shape, self.space)))
 
     # -- emission ---------------------------------------------------------------------------
@@ -182,14 +183,15 @@ class _Renderer:
             out.append(f"    # %{n.id}: {value} = {n.op}{kind}   {n.where}")
         size = int(np.prod(self.space))
         loop = "prange" if size >= PARALLEL_THRESHOLD else "range"
-        out.append("    n_blocks = (s0 + block - 1) // block")
+        first = self.outer_dims[0]
+        out.append(f"    n_blocks = (s{first} + block - 1) // block")
         out.append(f"    for b in {loop}(n_blocks):")
         ind = "        "
         for rid in self.total_index:
             out.append(f"{ind}t{rid} = {self._identity(self.members[rid])}")
-        out.append(f"{ind}for i0 in range(b * block, min(s0, b * block + block)):")
+        out.append(f"{ind}for i{first} in range(b * block, min(s{first}, b * block + block)):")
         ind += "    "
-        for d in range(1, self.n_outer):
+        for d in self.outer_dims[1:]:
             out.append(f"{ind}for i{d} in range(s{d}):")
             ind += "    "
         outer_loads = [r.id for r in k.inputs if not self.is_inner(r.id)]

@@ -1,7 +1,7 @@
 """Fusion: group nodes over one iteration space into kernels; the rest run as extern steps.
 
-A kernel's iteration space S splits into outer dims and, when it holds row reductions, a reduced
-suffix R. It takes elementwise nodes (inputs may broadcast into S), reshapes and expands of its
+A kernel's iteration space S splits into outer dims and, when it holds row reductions, the set
+R of dims they reduce (any dims: the loop nest puts R innermost). It takes elementwise nodes (inputs may broadcast into S), reshapes and expands of its
 own values (free aliases), row reductions over exactly R (sum, mean, amax, amin, sum_to_size),
 and total reductions of any of its values (accumulated per block of outer iterations, then
 finished by a small extern step). A softmax or layer-norm row is therefore one kernel, and a
@@ -23,7 +23,7 @@ ROW_REDUCTIONS = {"sum", "mean", "amax", "amin", "sum_to_size"}
 class Kernel:
     name: str
     space: tuple                                   # S
-    n_outer: int                                   # len(S) - len(R)
+    reduced: frozenset = frozenset()               # R: the dims row reductions reduce
     nodes: list = field(default_factory=list)      # members in graph order
     vary: dict = field(default_factory=dict)       # node id -> frozenset of dims it varies on
     aliases: dict = field(default_factory=dict)    # node id -> id of the value it aliases
@@ -83,7 +83,7 @@ class _Builder:
     """The open kernel while fusion walks the graph."""
 
     def __init__(self, name, space):
-        self.kernel = Kernel(name=name, space=tuple(space), n_outer=len(space))
+        self.kernel = Kernel(name=name, space=tuple(space))
         self.r_dims = None
 
     def member(self, ref_id):
@@ -106,6 +106,8 @@ class _Builder:
             src = refs[0]
             if not self.member(src.id):
                 return "a view of a value from outside the kernel"
+            if k.aliases.get(src.id, src.id) in k.total:
+                return "uses a total reduction inside its own kernel"
             if node.op == "reshape" and not _only_unit_dims_change(by_id[src.id].shape,
                                                                    node.shape):
                 return "a reshape that moves data between dims"
@@ -126,20 +128,18 @@ class _Builder:
                 return "its input does not broadcast into the kernel"
             dims = _reduced_dims(node, source_shape)
             all_dims = frozenset(d for d, s in enumerate(k.space) if s != 1)
-            if dims == all_dims and node.op != "sum_to_size":
+            if dims == all_dims:
                 k.total[node.id] = True
                 k.vary[node.id] = frozenset()
                 k.nodes.append(node)
                 return None
-            suffix = frozenset(d for d in range(min(dims, default=len(k.space)), len(k.space))
-                               if k.space[d] != 1)
-            if not dims or dims != suffix:
-                return "reduces dims other than a trailing suffix"
+            if not dims:
+                return "reduces no dim of the kernel's space"
             if self.r_dims is None:
                 if any(m.id in k.total for m in k.nodes):
                     return "a row reduction after a total reduction"
                 self.r_dims = dims
-                k.n_outer = min(dims)
+                k.reduced = dims
             elif dims != self.r_dims:
                 return "reduces other dims than the kernel's earlier reductions"
             k.row[node.id] = dims
@@ -155,7 +155,7 @@ class _Builder:
             v = self.vary_of(r, by_id)
             if v is None:
                 return "an input does not broadcast into the kernel"
-            if self.member(r.id) and r.id in k.total:
+            if self.member(r.id) and k.aliases.get(r.id, r.id) in k.total:
                 return "uses a total reduction inside its own kernel"
             vary |= v
         k.vary[node.id] = vary
@@ -232,8 +232,9 @@ def _finish_steps(steps, users, outputs, by_id, refusals):
                 step.totals.append(Ref(n.id))
             else:
                 step.outputs.append(Ref(n.id))
-        inner = int(np.prod(step.space[1:step.n_outer])) if step.n_outer > 1 else 1
-        row = int(np.prod(step.space[step.n_outer:])) if step.n_outer < len(step.space) else 1
+        outer = [s for d, s in enumerate(step.space) if d not in step.reduced]
+        inner = int(np.prod(outer[1:])) if len(outer) > 1 else 1
+        row = int(np.prod([step.space[d] for d in step.reduced])) if step.reduced else 1
         # Blocks of about 4096 elements along outer dim 0: the unit of parallel work, a
         # vectorisable inner loop, and one partial per total reduction.
         step.block = max(1, 4096 // max(1, inner * row))
