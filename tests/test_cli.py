@@ -54,7 +54,7 @@ def test_dump_explain_and_cache_commands(tmp_path):
     assert (tmp_path / "dot" / "block.fused.dot").read_text().startswith("digraph")
 
     report = run(["explain", "model.py:block"], tmp_path, cache)
-    assert "kernel fwd0: space 8x16 (rows of 16 reduced)" in report
+    assert "kernel fwd0: space 8x16 (rows of 16 reduced (dims 1))" in report
     assert "saved for backward" in report
 
     info = run(["cache", "info"], tmp_path, cache)
