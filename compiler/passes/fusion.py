@@ -17,6 +17,9 @@ from jitgrad.ops import REGISTRY
 from ..ir import Ref
 
 ROW_REDUCTIONS = {"sum", "mean", "amax", "amin", "sum_to_size"}
+# A reduced dim that is not innermost is fused only if the kept dims inside it hold at most this
+# many elements (the (N, N, 3) pairwise sum over j: 3), so its loop stays cache-friendly.
+MAX_INNER_STRIDE = 16
 
 
 @dataclass
@@ -135,6 +138,12 @@ class _Builder:
                 return None
             if not dims:
                 return "reduces no dim of the kernel's space"
+            inside = int(np.prod([f for d, f in enumerate(k.space) if d > max(dims)
+                                  and d not in dims]))
+            if inside > MAX_INNER_STRIDE:
+                # The reduced loop would stride over `inside` kept elements per step: cache-
+                # hostile (NumPy's reduction along a leading axis is faster).
+                return f"a strided reduction (kept inner dims of {inside} elements)"
             if self.r_dims is None:
                 if any(m.id in k.total for m in k.nodes):
                     return "a row reduction after a total reduction"
