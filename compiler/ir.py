@@ -69,6 +69,19 @@ class Graph:
             self.meta["_by_id"] = cached
         return cached
 
+    def upstream(self, ids):
+        """The given node ids and every node they read, transitively."""
+        by_id = self.by_id
+        seen = set()
+        stack = list(ids)
+        while stack:
+            nid = stack.pop()
+            if nid in seen:
+                continue
+            seen.add(nid)
+            stack.extend(r.id for r in by_id[nid].refs())
+        return seen
+
     def users(self):
         """For each node id, the ids of the nodes that use it."""
         users = {n.id: [] for n in self.nodes}

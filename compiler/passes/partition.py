@@ -66,14 +66,8 @@ def partition(graph, n_forward_outputs):
     saved_ids = [n.id for n in nodes if n.id in needed_saved]
 
     # The forward: what the user's outputs and the saved values need, plus every forward input.
-    in_forward = set(is_source)
-    stack = [r.id for r in user_outputs if r is not None] + saved_ids
-    while stack:
-        nid = stack.pop()
-        if nid in in_forward:
-            continue
-        in_forward.add(nid)
-        stack.extend(r.id for r in by_id[nid].refs())
+    in_forward = set(is_source) | graph.upstream(
+        [r.id for r in user_outputs if r is not None] + saved_ids)
 
     forward = Graph(nodes=tuple(n for n in nodes if n.id in in_forward),
                     inputs=tuple(r for r in graph.inputs if r.id in is_source),
