@@ -16,6 +16,7 @@ from ..ir import Ref, format_value
 from . import vecmath
 
 PARALLEL_THRESHOLD = 1 << 16   # elements; below it threading costs more than it saves
+VECTOR_MATH_THRESHOLD = 1 << 12  # elements; below it libm calls are as fast and compile faster
 
 # Templates whose scalar function has another name in codegen.scalar.
 _RENAME = {"max({0}, {1})": "fmax({0}, {1})", "min({0}, {1})": "fmin({0}, {1})",
@@ -41,7 +42,7 @@ def _literal(value, dtype):
     return repr(value)
 
 
-def _expression(node, operands):
+def _expression(node, operands, vector_math=True):
     spec = REGISTRY[node.op]
     if node.op == "clamp":
         x = operands[0]
@@ -54,7 +55,7 @@ def _expression(node, operands):
     if node.op == "to_dtype":
         name = "bool_" if node.dtype.kind == "b" else node.dtype.name
         return f"np.{name}({operands[0]})"
-    if node.op in _VECTOR_MATH and node.dtype.name in ("float32", "float64"):
+    if vector_math and node.op in _VECTOR_MATH and node.dtype.name in ("float32", "float64"):
         # Vectorisable polynomial math (no SVML in this Numba): see codegen.vecmath.
         fn = vecmath.FUNCTIONS[(node.op, node.dtype.name)]
         return f"{fn}(np.{node.dtype.name}({operands[0]}))"
@@ -73,6 +74,9 @@ class _Renderer:
         self.r_dims = set(kernel.reduced) if kernel.space else set()
         self.outer_dims = [d for d in range(self.rank) if d not in self.r_dims]
         self.members = {n.id: n for n in kernel.nodes}
+        # Small kernels gain nothing from vectorised math, and its inlined polynomials make
+        # large straight-line kernels slow to compile: they call libm instead.
+        self.vector_math = int(np.prod(self.space)) >= VECTOR_MATH_THRESHOLD
         self.input_index = {r.id: i for i, r in enumerate(kernel.inputs)}
         self.output_index = {r.id: i for i, r in enumerate(kernel.outputs)}
         self.total_index = {r.id: i for i, r in enumerate(kernel.totals)}
@@ -145,7 +149,7 @@ class _Renderer:
                 for a in node.args]
 
     def compute(self, node):
-        return f"v{node.id} = {_expression(node, self.operands(node))}"
+        return f"v{node.id} = {_expression(node, self.operands(node), self.vector_math)}"
 
     def inner_closure(self, targets):
         """Inner member nodes (and inner loads) needed to compute `targets` in one pass."""
