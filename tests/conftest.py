@@ -26,3 +26,9 @@ def T(request):
 def torch():
     """PyTorch itself, for tests that compare jitgrad with it directly."""
     return pytest.importorskip("torch")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--fuzz-long", action="store_true", default=False,
+                     help="tests/test_fuzz.py: run 10,000+ random programs instead of the CI few "
+                          "hundred")
