@@ -247,10 +247,9 @@ def test_regression_compiled_returns_input_itself():
     assert out[0].is_leaf and out[0].requires_grad
 
 
-@pytest.mark.xfail(strict=True, reason="bug: autograd.grad(create_graph=True) through relu gives "
-                   "a gradient with requires_grad=False; torch's ThresholdBackward output "
-                   "requires grad (its saved result does), so grad-of-grad differs (None vs 0)")
 def test_regression_relu_double_backward_requires_grad():
+    # Was: the gradient through relu with create_graph=True did not require grad (torch's
+    # ThresholdBackward output does), so grad-of-grad was None where torch gives zeros.
     torch = pytest.importorskip("torch")
     for T in (torch, jitgrad):
         x = T.tensor([1.0, -2.0, 0.3], requires_grad=True)

@@ -304,7 +304,9 @@ def _sign_rule(F, ctx, g):
 
 @derivative(RELU)
 def _relu_rule(F, ctx, g):
-    return (F.where(ctx.out > 0, g, 0.0),)  # matches torch: relu'(0) == 0
+    # matches torch: relu'(0) == 0; `out * 0` (not 0.0) makes the gradient depend on the saved
+    # result as torch's ThresholdBackward does, so with create_graph it requires grad.
+    return (F.where(ctx.out > 0, g, ctx.out * 0),)
 
 
 def square(input):
