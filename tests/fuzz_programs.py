@@ -187,7 +187,8 @@ class _Gen:
             dtype = self.inputs[0].dtype
         elif r.random() < 0.1:
             dtype = "float64" if dtype == "float32" else "float32"
-        self.inputs.append(Input(len(self.vals), tuple(shape), dtype, bool(r.random() < 0.75), lo, hi))
+        self.inputs.append(Input(len(self.vals), tuple(shape), dtype,
+                                 bool(not self.inputs or r.random() < 0.75), lo, hi))
         self.vals.append(_Val(tuple(shape), lo, hi))
         return len(self.vals) - 1
 
@@ -416,6 +417,8 @@ def _step(g: _Gen):
         m = k * _mag(v) * _mag(w)
         shape = v.shape[:-1] + (w.shape[1],)
         return g.emit("matmul", [vid, u], [], shape, -m, m, no_grad)
+    if cat < 0.95:  # matmul did not fit: a squashing op instead
+        return g.emit("tanh", [vid], ["method"], v.shape, -1, 1, no_grad)
     kind = "detach" if r.random() < 0.6 else "data"
     return g.emit(kind, [vid], [], v.shape, v.lo, v.hi)
 

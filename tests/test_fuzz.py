@@ -34,7 +34,8 @@ TOL = {"float32": (1e-4, 1e-5), "float64": (1e-9, 1e-12)}
 
 
 def _np(t):
-    return np.asarray(t.detach().numpy(), dtype=np.float64)
+    # `+ 0`: torch returns ZeroTensors for some second derivatives (abs), which .numpy() refuses
+    return np.asarray((t.detach() + 0).numpy(), dtype=np.float64)
 
 
 def _err(e):
