@@ -25,7 +25,8 @@ def _finish(array, requires_grad, device=None):
     check_device(device)
     t = Tensor._make(array)
     if requires_grad:
-        t.requires_grad_(True)
+        t._set_requires_grad(
+            True, "Only Tensors of floating point and complex dtype can require gradients")
     return t
 
 
@@ -83,22 +84,30 @@ def from_numpy(array):
     return Tensor._make(array)  # shares memory, like PyTorch
 
 
-def _size(size):
+def _size(size, name=None):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
-    return tuple(int(s) for s in size)
+    size = tuple(int(s) for s in size)
+    for s in size:
+        if s < 0:
+            if name == "zeros":   # matches torch: zeros has its own wording
+                raise RuntimeError("zeros: Dimension size must be non-negative.")
+            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: "
+                               f"{list(size)}")
+    return size
 
 
-def _filled(fill):
+def _filled(fill, name):
     def create(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None):
         np_dtype = dtypes.to_numpy_dtype(dtype) or dtypes.default_float()
-        return _finish(fill(_size(size), np_dtype), requires_grad, device)
+        return _finish(fill(_size(size, name), np_dtype), requires_grad, device)
+    create.__name__ = name
     return create
 
 
-zeros = _filled(np.zeros)
-ones = _filled(np.ones)
-empty = _filled(np.zeros)  # uninitialised in PyTorch; zeros here, never garbage
+zeros = _filled(np.zeros, "zeros")
+ones = _filled(np.ones, "ones")
+empty = _filled(np.zeros, "empty")  # uninitialised in PyTorch; zeros here, never garbage
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):

@@ -77,12 +77,13 @@ class Tensor:
     def requires_grad(self, flag):
         if self._grad_fn is not None:
             raise RuntimeError(errors.NONLEAF_REQUIRES_GRAD)
-        self._set_requires_grad(bool(flag))
+        self._set_requires_grad(
+            bool(flag), "only Tensors of floating point and complex dtype can require gradients")
 
-    def _set_requires_grad(self, flag):
+    def _set_requires_grad(self, flag, message):
+        # matches torch: each path (attribute, requires_grad_(), creation) has its own wording
         if flag and self._data.dtype.kind not in "fc":
-            raise RuntimeError(
-                "only Tensors of floating point and complex dtype can require gradients")
+            raise RuntimeError(message)
         self._requires_grad = flag
 
     def requires_grad_(self, requires_grad=True):
@@ -90,7 +91,8 @@ class Tensor:
             if not requires_grad:
                 raise RuntimeError(errors.NONLEAF_REQUIRES_GRAD)
             return self
-        self._set_requires_grad(bool(requires_grad))
+        self._set_requires_grad(bool(requires_grad),
+                                "only Tensors of floating point dtype can require gradients")
         return self
 
     @property

@@ -79,21 +79,15 @@ CASES = {
     # integer tensors asking for grad
     "int_tensor_requires_grad": (lambda T: [], lambda T: T.tensor([1, 2], requires_grad=True),
                                  RuntimeError, "Only Tensors of floating point and complex "
-                                 "dtype can require gradients",
-                                 "bug: jitgrad.tensor([1, 2], requires_grad=True) says 'only "
-                                 "Tensors...' where torch says 'Only Tensors...'"),
+                                 "dtype can require gradients", None),
     "int_factory_requires_grad": (lambda T: [],
                                   lambda T: T.ones(2, dtype=T.int64, requires_grad=True),
                                   RuntimeError, "Only Tensors of floating point and complex "
-                                  "dtype can require gradients",
-                                  "bug: jitgrad.ones(2, dtype=jitgrad.int64, requires_grad=True)"
-                                  " says 'only Tensors...' where torch says 'Only Tensors...'"),
+                                  "dtype can require gradients", None),
     "int_requires_grad_method": (lambda T: [T.tensor([1, 2])], lambda T, a: a.requires_grad_(),
                                  RuntimeError,
                                  "only Tensors of floating point dtype can require gradients",
-                                 "bug: jitgrad.tensor([1, 2]).requires_grad_() says 'only "
-                                 "Tensors of floating point and complex dtype can require "
-                                 "gradients'; torch omits 'and complex' here"),
+                                 None),
     "int_requires_grad_setter": (lambda T: [T.tensor([1, 2])],
                                  lambda T, a: setattr(a, "requires_grad", True), RuntimeError,
                                  "only Tensors of floating point and complex dtype can require "
@@ -131,8 +125,7 @@ CASES = {
                      None),
     "amax_of_empty": (lambda T: [T.ones(0)], lambda T, a: a.amax(), RuntimeError,
                       "amax(): Expected reduction dim to be specified for input.numel() == 0.",
-                      "bug: jitgrad.ones(0).amax() says 'max(): Expected reduction dim...' "
-                      "where torch says 'amax(): ...'"),
+                      None),
     "argmax_of_empty": (lambda T: [T.ones(0)], lambda T, a: a.argmax(), IndexError,
                         "argmax(): Expected reduction dim to be specified for input.numel() "
                         "== 0.",
@@ -147,9 +140,7 @@ CASES = {
                       "a Tensor with 0 elements cannot be converted to Scalar", None),
     # 0-d tensors
     "index_0d": (lambda T: [T.tensor(3.0, **F)], lambda T, a: a[0], IndexError,
-                 "invalid index of a 0-dim tensor. Use `tensor.item()` in Python",
-                 "bug: jitgrad.tensor(3.0)[0] raises NumPy's IndexError 'too many indices for "
-                 "array: array is 0-dimensional, but 1 were indexed'"),
+                 "invalid index of a 0-dim tensor. Use `tensor.item()` in Python", None),
     "item_of_many": (lambda T: [T.ones(2)], lambda T, a: a.item(), RuntimeError,
                      "a Tensor with 2 elements cannot be converted to Scalar", None),
     "backward_non_scalar": (lambda T: [T.ones(2, **F)], lambda T, a: (a * 2).backward(),
@@ -165,9 +156,7 @@ CASES = {
                          "2)", None),
     # sizes
     "negative_size": (lambda T: [], lambda T: T.zeros(-1), RuntimeError,
-                      "zeros: Dimension size must be non-negative.",
-                      "bug: jitgrad.zeros(-1) raises NumPy's ValueError 'negative dimensions "
-                      "are not allowed'; torch raises RuntimeError"),
+                      "zeros: Dimension size must be non-negative.", None),
 }
 
 
@@ -299,12 +288,7 @@ def test_empty_reductions(module):
     assert (T.ones(3, 0) @ T.ones(0, 4)).tolist() == [[0.0] * 4] * 3
 
 
-@pytest.mark.parametrize("module", [
-    pytest.param("jitgrad", marks=pytest.mark.xfail(
-        strict=True, reason="bug: jitgrad.ones(2, 0).amax(dim=0) raises 'max(): Expected "
-        "reduction dim to be specified for input.numel() == 0' although a dim is given and it "
-        "is non-empty; torch returns an empty tensor of shape (0,)")),
-    "torch"])
+@pytest.mark.parametrize("module", ["jitgrad", "torch"])
 def test_max_over_non_empty_dim_of_empty_tensor(module):
     T = _module(module)
     z = T.ones(2, 0, requires_grad=True)

@@ -110,6 +110,9 @@ def _index_put_rule(F, ctx, g):
 
 
 def getitem(input, key):
+    if input._data.ndim == 0 and isinstance(key, (int, np.integer, slice)):
+        raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
+                         "`tensor.item<T>()` in C++ to convert a 0-dim tensor to a number")
     key = _canonical_key(key, input._data)
     out = apply(GETITEM, (input,), {"key": key})
     if out._grad_fn is not None and not _is_basic(key):

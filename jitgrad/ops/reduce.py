@@ -106,19 +106,19 @@ def _prod_rule(F, ctx, g):
     return (g * F.where(is_zero, others, out / nonzero_x),)
 
 
-def _extreme(reduce):
+def _extreme(reduce, name):
     def forward(x, dim=None, keepdim=False):
-        if x.size == 0:
-            raise RuntimeError(f"{reduce.__name__}(): Expected reduction dim to be specified "
+        if x.size == 0 and dim is None:
+            raise RuntimeError(f"{name}(): Expected reduction dim to be specified "
                                "for input.numel() == 0. Specify the reduction dim with the "
                                "'dim' argument.")
         return reduce(x, axis=dim, keepdims=keepdim)
     return forward
 
 
-AMAX = defop("amax", _extreme(np.max), saves=(0,), save_out=True, kind="reduction",
+AMAX = defop("amax", _extreme(np.max, "amax"), saves=(0,), save_out=True, kind="reduction",
              template="{0}", reduce_template="max", identity="-inf")
-AMIN = defop("amin", _extreme(np.min), saves=(0,), save_out=True, kind="reduction",
+AMIN = defop("amin", _extreme(np.min, "amin"), saves=(0,), save_out=True, kind="reduction",
              template="{0}", reduce_template="min", identity="inf")
 
 
@@ -196,6 +196,11 @@ def amin(input, dim=(), keepdim=False):
 
 def _max_or_min(input, dim, keepdim, full, by_dim, elementwise, result_type):
     if dim is None:
+        if input._data.size == 0:
+            name = "max" if full is amax else "min"
+            raise RuntimeError(f"{name}(): Expected reduction dim to be specified for "
+                               "input.numel() == 0. Specify the reduction dim with the 'dim' "
+                               "argument.")
         return full(input)
     if isinstance(dim, Tensor):
         return elementwise(input, dim)
