@@ -425,7 +425,13 @@ def _step(g: _Gen):
 
 # Constructs that hit known divergences (xfail regression tests in tests/test_fuzz.py); the
 # generator avoids them so the fuzz run keeps finding new ones.
-KNOWN_BUGS = ("no_grad_view", "matmul_mixed_dtype", "compiled_output_is_input")
+KNOWN_BUGS = ("no_grad_view", "matmul_mixed_dtype", "compiled_output_is_input",
+              "compiled_double_backward_cut")
+
+
+def has_cut(prog: Program) -> bool:
+    """Whether the program detaches, takes .data or computes something under no_grad."""
+    return any(o.no_grad or o.kind in ("detach", "data") for o in prog.ops)
 
 
 def generate(seed: int, n_ops: int | None = None, shape=None, dtype: str | None = None,

@@ -152,6 +152,9 @@ def check(prog, with_torch=True, with_compiled=False):
             d = compare(prog, eager, ref, "eager vs torch")
             if d:
                 return d
+        if with_compiled and "compiled_double_backward_cut" in FP.KNOWN_BUGS and \
+                prog.mode == "double" and FP.has_cut(prog):
+            with_compiled = False   # known bug: see test_regression_compiled_double_backward_cut
         if with_compiled:
             comp = run(prog, jitgrad, compiled=True)
             d = compare(prog, comp, eager, "compiled vs eager", flags_every=False)
@@ -246,6 +249,28 @@ def test_regression_compiled_returns_input_itself():
     y = jitgrad.ones(3)
     out = compiled(x, y)
     assert out[0].is_leaf and out[0].requires_grad
+
+
+@pytest.mark.xfail(strict=True, reason="bug: compiled double backward (CompiledFunctionBackward."
+                   "_create_graph interprets the joint graph) differentiates through detach(), "
+                   ".data and no_grad values: the second derivative differs from eager/torch")
+@pytest.mark.parametrize("cut", ["detach", "no_grad"])
+def test_regression_compiled_double_backward_cut(cut):
+    def f(x):
+        if cut == "detach":
+            v = x.detach() * 3
+        else:
+            with jitgrad.no_grad():
+                v = x * 3
+        return (v * x) ** 2
+    hs = []
+    for fn in (f, jitgrad.compile(f)):
+        x = jitgrad.tensor([0.7, 1.3], dtype=jitgrad.float64, requires_grad=True)
+        (g,) = jitgrad.autograd.grad(fn(x).sum(), [x], create_graph=True)
+        (h,) = jitgrad.autograd.grad(g.sum(), [x])
+        hs.append(h.numpy())
+    np.testing.assert_allclose(hs[0], [8.82, 30.42])   # 2 (3x)^2, as torch
+    np.testing.assert_allclose(hs[1], hs[0])           # compiled: 6 (3x)^2
 
 
 def test_regression_relu_double_backward_requires_grad():
