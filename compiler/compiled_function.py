@@ -16,7 +16,7 @@ from .capture import GraphBreak, capture, flatten, rebuild
 from .codegen import numba_cpu
 from . import cache
 from .cache import load_module
-from .executor import Program, interpret
+from .executor import Program
 from .passes.fusion import Kernel
 
 MAX_VARIANTS = 8
@@ -168,32 +168,30 @@ class CompiledFunctionBackward(Node):
                                            f"{variant.backward_failed}); backward runs "
                                            "eagerly"))
             if variant.backward_failed is not None:
-                from jitgrad.autograd.grad_mode import no_grad
-                with no_grad():
-                    result = [None if g is None else g._data for g in self._create_graph(grads)]
+                result = [None if g is None else g._data for g in self._create_graph(grads)]
         else:
             result = self._create_graph(grads)
         return tuple(result[:len(self.next_functions)])
 
     def _create_graph(self, grads):
-        # Double backward: interpret the joint graph eagerly on the inputs, so the result is
-        # itself a graph of jitgrad ops (exact, not fused).
+        """The backward as eager jitgrad ops: re-run the user's function on the same inputs and
+        differentiate it (double backward, and the fallback when a backward kernel cannot be
+        built). Running the function itself keeps its detach / .data / no_grad cuts exact."""
+        import jitgrad
+        from jitgrad.autograd.grad_mode import enable_grad
         self._check_versions([(t, v) for t, v in zip(self.inputs, self.input_versions)])
+        with enable_grad():
+            outputs = flatten(self.rerun())
         variant = self.variant
-        graph = variant.capture.graph
-        env = {}
-        tensors = list(self.inputs) + list(variant.lifted)
-        arg_nodes = [n for n in graph.nodes if n.op == "input" and
-                     n.attr("name").startswith(("arg", "lifted"))]
-        for node, tensor in zip(arg_nodes, tensors):
-            env[node.id] = tensor
-        grad_nodes = [n for n in graph.nodes if n.op == "input" and
-                      n.attr("name").startswith("grad_out")]
-        for node, g in zip(grad_nodes, grads):
-            env[node.id] = g if isinstance(g, Tensor) else Tensor._make(np.asarray(g))
-        from dataclasses import replace
-        grad_graph = replace(graph, outputs=graph.outputs[variant.n_outputs:])
-        return interpret(grad_graph, env)
+        diff = [outputs[i] for i in variant.diff_outputs]
+        seeds = [g if isinstance(g, Tensor) else Tensor._make(np.asarray(g)) for g in grads]
+        pairs = [(o, g) for o, g in zip(diff, seeds) if o._requires_grad]
+        if not pairs:
+            return [None] * len(self.targets)
+        return list(jitgrad.autograd.grad([o for o, _ in pairs], self.targets,
+                                          [g for _, g in pairs],
+                                          create_graph=jitgrad.is_grad_enabled(),
+                                          allow_unused=True))
 
     def release(self):
         if self.saved_arrays or self.saved_inputs:
@@ -243,7 +241,7 @@ class CompiledFunction:
         if not variant.verified:
             # Numba compiles on first use: a kernel that fails to build falls back to eager.
             try:
-                result = self._run(variant, inputs)
+                result = self._run(variant, inputs, args, kwargs)
             except Exception as error:  # noqa: BLE001 - any failure means: run eagerly
                 self.variants.pop(signature, None)
                 reason = GraphBreak(f"kernel build failed: {type(error).__name__}: "
@@ -255,7 +253,7 @@ class CompiledFunction:
                 return self.fn(*args, **kwargs)
             variant.verified = True
             return result
-        return self._run(variant, inputs)
+        return self._run(variant, inputs, args, kwargs)
 
     def _compile(self, signature, args, kwargs, inputs):
         if len(self.variants) >= self.max_variants and self.dynamic:
@@ -302,7 +300,12 @@ class CompiledFunction:
                             "backward kernels"))
         return variant
 
-    def _run(self, variant, inputs):
+    def _run(self, variant, inputs, args, kwargs):
+        fn = self.fn
+
+        def rerun():
+            return fn(*args, **kwargs)
+
         arrays = [t._data for t in inputs] + [t._data for t in variant.lifted]
         results = variant.forward.run(arrays)
         outputs = results[:variant.n_outputs]
@@ -314,6 +317,8 @@ class CompiledFunction:
             node = CompiledFunctionBackward(variant, saved, list(inputs))
             node.input_versions = [t._vc[0] for t in inputs]
             targets = grad_inputs + [t for t in variant.lifted if t._requires_grad]
+            node.targets = targets
+            node.rerun = rerun
             node.next_functions = tuple(gradient_edge(t) for t in targets)
             node.meta = tuple((t._data.shape, t._data.dtype) for t in targets)
             for k, index in enumerate(variant.diff_outputs):

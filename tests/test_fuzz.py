@@ -251,9 +251,8 @@ def test_regression_compiled_returns_input_itself():
     assert out[0].is_leaf and out[0].requires_grad
 
 
-@pytest.mark.xfail(strict=True, reason="bug: compiled double backward (CompiledFunctionBackward."
-                   "_create_graph interprets the joint graph) differentiates through detach(), "
-                   ".data and no_grad values: the second derivative differs from eager/torch")
+# Regression: compiled double backward used to interpret the joint graph, which has no node for
+# detach() / .data / no_grad, and differentiated through those cuts.
 @pytest.mark.parametrize("cut", ["detach", "no_grad"])
 def test_regression_compiled_double_backward_cut(cut):
     def f(x):
