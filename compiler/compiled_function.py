@@ -97,6 +97,10 @@ class Variant:
                 self.backward_sources.append(("grad", int(name[len("grad_out"):])))
             else:
                 self.backward_sources.append(("lifted", lifted_index[r.id]))
+        # Outputs that are the call's own tensors (or lifted ones) are returned as themselves.
+        self.output_is_input = [forward_inputs.index(r.id) if r is not None and
+                                r.id in forward_inputs else None
+                                for r in joint.outputs[:cap.n_forward_outputs]]
         # Saved values that are the call's own tensors (or lifted ones): version-stamped.
         self.saved_args = [forward_inputs.index(i) for i in self.saved if i in forward_inputs]
         self.backward = self._compile(self.backward_graph, provided, "bwd") \
@@ -310,7 +314,9 @@ class CompiledFunction:
         results = variant.forward.run(arrays)
         outputs = results[:variant.n_outputs]
         saved = results[variant.n_outputs:]
-        tensors = [Tensor._make(a) for a in outputs]
+        every_input = list(inputs) + list(variant.lifted)
+        tensors = [Tensor._make(a) if k is None else every_input[k]
+                   for a, k in zip(outputs, variant.output_is_input)]
         grad_inputs = [inputs[i] for i in variant.grad_inputs]
         if ENABLED.get() and variant.backward is not None and any(
                 t._requires_grad for t in grad_inputs + variant.lifted):
@@ -322,6 +328,8 @@ class CompiledFunction:
             node.next_functions = tuple(gradient_edge(t) for t in targets)
             node.meta = tuple((t._data.shape, t._data.dtype) for t in targets)
             for k, index in enumerate(variant.diff_outputs):
+                if variant.output_is_input[index] is not None:
+                    continue   # the input itself: its gradient reaches it directly
                 out = tensors[index]
                 out._grad_fn = node
                 out._output_nr = k

@@ -227,8 +227,7 @@ def test_regression_no_grad_view_requires_grad():
         assert x.grad is None
 
 
-@pytest.mark.xfail(strict=True, reason="bug: matmul of float32 and float64 promotes in jitgrad; "
-                   "torch raises RuntimeError 'expected m1 and m2 to have the same dtype'")
+# Regression: matmul of float32 and float64 used to promote; torch raises.
 def test_regression_matmul_mixed_dtype_raises():
     torch = pytest.importorskip("torch")
     for T in (torch, jitgrad):
@@ -238,9 +237,8 @@ def test_regression_matmul_mixed_dtype_raises():
             a @ b
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a compiled function that returns one of its inputs "
-                   "returns a new non-leaf tensor (CompiledFunctionBackward); eager (and "
-                   "torch.compile) return the input itself, a leaf")
+# Regression: a compiled function returning one of its inputs used to return a new non-leaf
+# tensor; eager (and torch.compile) return the input itself, a leaf.
 def test_regression_compiled_returns_input_itself():
     def f(x, y):
         return [x, x * y]

@@ -8,6 +8,11 @@ from .spec import defop, derivative
 
 
 def _matmul_forward(a, b):
+    if a.dtype != b.dtype:
+        # matches torch: matmul does not promote
+        from ..tensor import _c_type_name
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
+                           f"{_c_type_name(a.dtype)} != {_c_type_name(b.dtype)}")
     try:
         return np.matmul(a, b)
     except ValueError:
@@ -16,7 +21,7 @@ def _matmul_forward(a, b):
                            ) from None
 
 
-MATMUL = defop("matmul", _matmul_forward, saves=(0, 1), kind="extern", dtype_rule="promote",
+MATMUL = defop("matmul", _matmul_forward, saves=(0, 1), kind="extern", dtype_rule="same",
                grad_fn_name="MmBackward0")
 
 
