@@ -5,7 +5,6 @@ import warnings
 
 import numpy as np
 
-import jitgrad
 from jitgrad import errors
 from jitgrad.autograd.grad_fn import Node, gradient_edge, raise_modified
 from jitgrad.autograd.grad_mode import ENABLED
@@ -39,7 +38,7 @@ def _strip_tensors(obj):
 
 
 def _describe_change(old, new):
-    (old_t, old_o, old_g), (new_t, new_o, new_g) = old, new
+    (old_t, _, old_g), (new_t, _, new_g) = old, new
     if old_g != new_g:
         return f"grad mode changed ({old_g} -> {new_g})"
     if len(old_t) != len(new_t):
@@ -128,8 +127,11 @@ class Variant:
 class CompiledFunctionBackward(Node):
     """The compiled call as one node of the eager graph: runs the fused backward program."""
 
-    def __init__(self, variant, saved_arrays, inputs):
+    def __init__(self, variant, saved_arrays, inputs, targets, rerun):
         Node.__init__(self)
+        self.input_versions = [t._vc[0] for t in inputs]
+        self.targets = targets      # the tensors next_functions lead to, in that order
+        self.rerun = rerun          # calls the user's function again on this call's arguments
         self.variant = variant
         self.saved_arrays = saved_arrays
         # Inputs the backward reads are version-stamped, as eager saved tensors are.
@@ -152,10 +154,13 @@ class CompiledFunctionBackward(Node):
             raise RuntimeError(errors.BACKWARD_TWICE)
         self._check_versions(self.saved_inputs)
         variant = self.variant
-        grads = [np.zeros(variant.capture.graph.by_id[variant.capture.graph.outputs[k].id].shape,
-                          dtype=variant.capture.graph.by_id[
-                              variant.capture.graph.outputs[k].id].dtype)
-                 if g is None else g for g, k in zip(grad_outputs, variant.diff_outputs)]
+        graph = variant.capture.graph
+        grads = []
+        for g, k in zip(grad_outputs, variant.diff_outputs):
+            if g is None:   # an output whose gradient never arrived: zeros of its shape
+                node = graph.by_id[graph.outputs[k].id]
+                g = np.zeros(node.shape, dtype=node.dtype)
+            grads.append(g)
         if F is NUMPY_OPS:
             grads = [np.asarray(g) for g in grads]
             values = []
@@ -172,12 +177,12 @@ class CompiledFunctionBackward(Node):
                                            f"{variant.backward_failed}); backward runs "
                                            "eagerly"))
             if variant.backward_failed is not None:
-                result = [None if g is None else g._data for g in self._create_graph(grads)]
+                result = [None if g is None else g._data for g in self._eager_backward(grads)]
         else:
-            result = self._create_graph(grads)
+            result = self._eager_backward(grads)
         return tuple(result[:len(self.next_functions)])
 
-    def _create_graph(self, grads):
+    def _eager_backward(self, grads):
         """The backward as eager jitgrad ops: re-run the user's function on the same inputs and
         differentiate it (double backward, and the fallback when a backward kernel cannot be
         built). Running the function itself keeps its detach / .data / no_grad cuts exact."""
@@ -320,11 +325,8 @@ class CompiledFunction:
         grad_inputs = [inputs[i] for i in variant.grad_inputs]
         if ENABLED.get() and variant.backward is not None and any(
                 t._requires_grad for t in grad_inputs + variant.lifted):
-            node = CompiledFunctionBackward(variant, saved, list(inputs))
-            node.input_versions = [t._vc[0] for t in inputs]
             targets = grad_inputs + [t for t in variant.lifted if t._requires_grad]
-            node.targets = targets
-            node.rerun = rerun
+            node = CompiledFunctionBackward(variant, saved, list(inputs), targets, rerun)
             node.next_functions = tuple(gradient_edge(t) for t in targets)
             node.meta = tuple((t._data.shape, t._data.dtype) for t in targets)
             for k, index in enumerate(variant.diff_outputs):

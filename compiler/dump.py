@@ -8,7 +8,7 @@ import networkx as nx
 from jitgrad.tensor import Tensor
 
 from .ir import Ref, format_graph, format_value
-from .passes.fusion import Extern, Finish, Kernel
+from .passes.fusion import Finish, Kernel
 
 STAGES = ("captured", "joint", "forward", "backward", "fused")
 

@@ -12,7 +12,7 @@ def _float_formatter(array):
         return lambda v: _nonfinite(v) or f"{v:.4f}"
     integral = bool(np.all(finite == np.round(finite)))
     abs_finite = np.abs(finite)
-    amax, amin = float(abs_finite.max()), float(abs_finite.min())
+    amax = float(abs_finite.max())
     nonzero = abs_finite[abs_finite > 0]
     amin_nz = float(nonzero.min()) if nonzero.size else 0.0
     if integral and amax < 1e8:

@@ -9,10 +9,6 @@ import contextvars
 CURRENT = contextvars.ContextVar("jitgrad_tracer", default=None)
 
 
-def current():
-    return CURRENT.get()
-
-
 def notify_escape(tensor, how):
     tracer = CURRENT.get()
     if tracer is not None:

@@ -261,7 +261,8 @@ def test_function_exception_in_backward_propagates(T):
         Boom.apply(x).sum().backward()
 
 
-def test_mark_dirty_on_nonleaf(T):
+def _double_in_place(T):
+    """A Function that doubles its input in place and marks it dirty."""
     class Double(T.autograd.Function):
         @staticmethod
         def forward(ctx, x):
@@ -273,6 +274,11 @@ def test_mark_dirty_on_nonleaf(T):
         def backward(ctx, g):
             return g * 2
 
+    return Double
+
+
+def test_mark_dirty_on_nonleaf(T):
+    Double = _double_in_place(T)
     a = T.tensor([1.0, 2.0], requires_grad=True)
     y = a * 1
     r = Double.apply(y)
@@ -284,17 +290,7 @@ def test_mark_dirty_on_nonleaf(T):
 
 
 def test_mark_dirty_on_leaf_errors(T):
-    class Double(T.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            x.mul_(2)
-            ctx.mark_dirty(x)
-            return x
-
-        @staticmethod
-        def backward(ctx, g):
-            return g * 2
-
+    Double = _double_in_place(T)
     a = T.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(RuntimeError, match=re.escape("a leaf Variable that requires grad has been used in an in-place operation.")):
         Double.apply(a)

@@ -233,7 +233,6 @@ class _Renderer:
         return _ACCUMULATE[node.op][0].format(acc=acc, v=self.name(src))
 
     def emit_pass(self, out, ind, p):
-        k = self.k
         reductions = [self.members[rid] for rid, q in self.compute_pass.items() if q == p]
         stores = [vid for vid, q in self.store_pass.items() if q == p]
         totals = [rid for rid, q in self.total_pass.items()

@@ -53,7 +53,6 @@ def _unwrap_single(x):
 def jvp(func, inputs, v=None, create_graph=False, strict=False):
     """Forward-mode product through two reverse passes (the double-vjp trick)."""
     from ..creation import zeros_like
-    is_tuple = not isinstance(inputs, Tensor)
     inputs = _prepare(_tuple(inputs), True)
     vs = _tuple(v) if v is not None else None
     with enable_grad():

@@ -507,7 +507,7 @@ def _bind():
         setattr(Tensor, name, fn)
     Tensor.where = lambda self, condition, other: where(condition, self, other)
 
-    def inplace(spec, extra_attrs=None):
+    def inplace(spec):
         def method(self, *args, **kwargs):
             attrs = dict(kwargs)
             return apply_inplace(spec, self, (self,) + tuple(_operand(a) for a in args),
