@@ -240,8 +240,11 @@ def _record(spec, args, attrs, needs, result, extra):
     node = spec.node_class(attrs, needs)
     if len(args) == 1:
         a = args[0]
-        node.next_functions = (_edge(a),)
+        edge = _edge(a)
+        node.next_functions = (edge,)
         node.meta = ((a._data.shape, a._data.dtype),)
+        if edge[0] is None:
+            node.needs = (False,)   # a view made under no_grad: its gradient goes nowhere
     elif len(args) == 2:
         a, b = args
         na, nb = needs
@@ -256,10 +259,13 @@ def _record(spec, args, attrs, needs, result, extra):
         else:
             edge_b = (None, 0)
         node.next_functions = (edge_a, edge_b)
+        if (na and edge_a[0] is None) or (nb and edge_b[0] is None):
+            node.needs = (na and edge_a[0] is not None, nb and edge_b[0] is not None)
         node.meta = ((a._data.shape, a._data.dtype) if na else None,
                      (b._data.shape, b._data.dtype) if nb else None)
     else:
         node.next_functions = tuple([_edge(a) if n else (None, 0) for a, n in zip(args, needs)])
+        node.needs = tuple([n and e[0] is not None for n, e in zip(needs, node.next_functions)])
         node.meta = tuple([(a._data.shape, a._data.dtype) if n else None
                            for a, n in zip(args, needs)])
     if spec.saves:
@@ -291,6 +297,13 @@ def _mark_view(result, source, spec, attrs):
         result._base = source._base
         result._view_chain = source._view_chain + ((spec, attrs),)
     result._view_version = source._vc[0]
+    if source._no_grad_view is not None:
+        result._no_grad_view = "of_view" if _grad_enabled() else True
+    elif source._requires_grad and not _grad_enabled():
+        # PyTorch: the view requires grad (through its base) and is a leaf whose gradient
+        # goes nowhere; modifying it in place with grad mode on is an error.
+        result._requires_grad = True
+        result._no_grad_view = True
 
 
 def replay_view(chain, value, F):
@@ -308,6 +321,11 @@ def check_inplace(target):
         return
     if target._requires_grad and target._grad_fn is None and target._base is None:
         raise RuntimeError(errors.LEAF_INPLACE)
+    if target._no_grad_view is not None:
+        if target._no_grad_view is True or target._grad_fn is None:
+            raise RuntimeError(errors.NO_GRAD_VIEW_INPLACE)
+        op = type(target._grad_fn).__name__.rstrip("0123456789").removesuffix("Backward")
+        raise RuntimeError(errors.no_grad_view_of_view_inplace(op))
     base = target._base
     if base is not None and base._requires_grad and base._grad_fn is None:
         raise RuntimeError(errors.VIEW_OF_LEAF_INPLACE)

@@ -11,6 +11,22 @@ BACKWARD_TWICE = (
 LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
 VIEW_OF_LEAF_INPLACE = ("a view of a leaf Variable that requires grad is being used in an "
                         "in-place operation.")
+_NO_GRAD_VIEW_ADVICE = (
+    " with grad mode enabled. Given that this use case is ambiguous and error-prone, it is "
+    "forbidden. You can clarify your code by moving both the view and the inplace either both "
+    "inside the no_grad block (if you don't want the inplace to be tracked) or both outside (if "
+    "you want the inplace to be tracked).")
+NO_GRAD_VIEW_INPLACE = ("A view was created in no_grad mode and is being modified inplace"
+                        + _NO_GRAD_VIEW_ADVICE)
+NO_GRAD_VIEW_BASE_MODIFIED = ("A view was created in no_grad mode and its base or another view "
+                              "of its base has been modified inplace" + _NO_GRAD_VIEW_ADVICE)
+
+
+def no_grad_view_of_view_inplace(op):
+    return (f"Output 0 of {op} is a view of a view which was created in no_grad mode and is "
+            "being modified inplace" + _NO_GRAD_VIEW_ADVICE)
+
+
 NONLEAF_REQUIRES_GRAD = (
     "you can only change requires_grad flags of leaf variables. If you want to use a computed "
     "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach().")

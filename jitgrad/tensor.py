@@ -39,6 +39,9 @@ class Tensor:
     _hooks = None
     _accumulator = None
     _retains_grad = False
+    # A view made under no_grad of a tensor that requires grad (True), or a view of such a
+    # view ("of_view"): PyTorch's CreationMeta.NO_GRAD_MODE.
+    _no_grad_view = None
 
     # NumPy defers to Tensor's reflected operators: np.float64(2) * t is a Tensor.
     __array_priority__ = 1000
@@ -100,6 +103,8 @@ class Tensor:
         if self._base is not None and self._view_version != self._vc[0] and \
                 self._base._requires_grad and self._requires_grad:
             # The base changed in place since this view's graph was recorded: rebuild it.
+            if self._no_grad_view is True:
+                raise RuntimeError(errors.NO_GRAD_VIEW_BASE_MODIFIED)
             from .dispatch import regenerate_view_grad_fn
             regenerate_view_grad_fn(self)
         return self._grad_fn

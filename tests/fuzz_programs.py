@@ -425,7 +425,7 @@ def _step(g: _Gen):
 
 # Constructs that hit known divergences (xfail regression tests in tests/test_fuzz.py); the
 # generator avoids them so the fuzz run keeps finding new ones.
-KNOWN_BUGS = ("no_grad_view",)
+KNOWN_BUGS = ()
 
 
 def has_cut(prog: Program) -> bool:

@@ -213,9 +213,7 @@ def test_shrinker_reduces_a_planted_failure():
 # Regressions the fuzzer found (FP.KNOWN_BUGS keeps the generator away from the open ones)
 # --------------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="bug: a view made under no_grad of a tensor that requires "
-                   "grad has requires_grad=False in jitgrad; torch gives requires_grad=True, "
-                   "is_leaf=True (and backward through it does not raise)")
+# Regression: a view made under no_grad of a tensor that requires grad did not require grad.
 def test_regression_no_grad_view_requires_grad():
     torch = pytest.importorskip("torch")
     for T in (torch, jitgrad):

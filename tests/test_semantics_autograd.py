@@ -308,6 +308,13 @@ def test_is_leaf_and_grad_fn(T):
     assert type(T.sigmoid(x).grad_fn).__name__ == "SigmoidBackward0"
     assert type((x + 1).grad_fn).__name__ == "AddBackward0"
     assert type(x.sum().grad_fn).__name__ == "SumBackward0"
+    m = T.ones(3, 4, requires_grad=True) * 1
+    names = [type(m[key].grad_fn).__name__ for key in
+             (0, (slice(None), 1), (slice(0, 2), 0), (0, slice(0, 2)), (0, None), None,
+              (Ellipsis,), ([0, 1],), (0, [0, 1]))]
+    assert names == ["SelectBackward0", "SelectBackward0", "SelectBackward0", "SliceBackward0",
+                     "UnsqueezeBackward0", "UnsqueezeBackward0", "AliasBackward0",
+                     "IndexBackward0", "IndexBackward0"]
     d = y.detach()
     assert d.grad_fn is None and d.is_leaf and d.requires_grad is False
     with T.no_grad():

@@ -362,3 +362,42 @@ def test_leaf_modified_under_no_grad_after_use_raises(T):
         w2.mul_(5)
     loss2.backward()
     assert w2.grad.tolist() == [1.0, 1.0]
+
+
+# ------------------------------------------------------------- views made under no_grad
+
+NO_GRAD_VIEW = "A view was created in no_grad mode and is being modified inplace"
+
+
+def test_view_made_under_no_grad(T):
+    x = T.tensor([1.0, 2.0], requires_grad=True)
+    with T.no_grad():
+        v = x.unsqueeze(0)
+        s = x[0:1]
+    # it requires grad through its base and is a leaf whose gradient goes nowhere
+    assert (v.requires_grad, v.is_leaf, v.grad_fn) == (True, True, None)
+    y = v * 2
+    assert y.requires_grad and not y.is_leaf
+    y.sum().backward()
+    assert x.grad is None and v.grad is None
+    with pytest.raises(RuntimeError, match=re.escape(NO_GRAD_VIEW)):
+        v.mul_(2)
+    w = s[0:1]                     # a view of it, made with grad mode on
+    assert (w.requires_grad, w.is_leaf) == (True, False)
+    with pytest.raises(RuntimeError, match=re.escape(
+            "Output 0 of Slice is a view of a view which was created in no_grad mode")):
+        w.mul_(2)
+    with T.no_grad():
+        v.mul_(2)                  # both under no_grad: allowed
+    assert x.tolist() == [2.0, 4.0]
+    with pytest.raises(RuntimeError, match="its base or another view of its base has been "
+                       "modified inplace"):
+        v * 3
+
+
+def test_view_made_under_no_grad_of_plain_tensor(T):
+    x = T.tensor([1.0, 2.0])
+    with T.no_grad():
+        v = x[0:1]
+    v.mul_(2)
+    assert x.tolist() == [2.0, 2.0] and v.requires_grad is False

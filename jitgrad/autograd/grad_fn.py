@@ -175,6 +175,10 @@ class OpNode(Node):
         return inputs, out
 
     def apply(self, grad_outputs, F):
+        if True not in self.needs:
+            # every input is a view made under no_grad: like PyTorch, nothing to compute and
+            # nothing read from the saved values
+            return (None,) * len(self.needs)
         self.inputs, self.out = self.unpack(F is not NUMPY_OPS_REF[0])
         grads = self.spec.rule(F, self, grad_outputs[0])
         self.inputs = self.out = None   # unpacked values live only while the rule runs
@@ -260,9 +264,9 @@ def gradient_edge(tensor):
     grad_fn = tensor._grad_fn if tensor._base is None else tensor.grad_fn
     if grad_fn is not None:
         return grad_fn, tensor._output_nr
-    if tensor._requires_grad:
+    if tensor._requires_grad and tensor._no_grad_view is None:
         return grad_accumulator(tensor), 0
-    return None, 0
+    return None, 0   # no gradient, or a view made under no_grad: PyTorch drops its gradient
 
 
 def grad_accumulator(tensor):

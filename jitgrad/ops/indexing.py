@@ -109,15 +109,32 @@ def _index_put_rule(F, ctx, g):
     return grad_x, grad_value
 
 
+# PyTorch names a basic index's node after the last view it applies (x[0] Select, x[:, 1:]
+# Slice, x[None] Unsqueeze, x[...] Alias); advanced indexing is IndexBackward0.
+_BASIC_NODE = {name: type(name + "Backward0", (GETITEM.node_class,), {"__slots__": ()})
+               for name in ("Select", "Slice", "Unsqueeze", "Alias")}
+
+
+def _basic_node_class(key):
+    last = "Alias"
+    for k in key:
+        if k is not Ellipsis:
+            last = "Slice" if type(k) is slice else "Unsqueeze" if k is None else "Select"
+    return _BASIC_NODE[last]
+
+
 def getitem(input, key):
     if input._data.ndim == 0 and isinstance(key, (int, np.integer, slice)):
         raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
                          "`tensor.item<T>()` in C++ to convert a 0-dim tensor to a number")
     key = _canonical_key(key, input._data)
     out = apply(GETITEM, (input,), {"key": key})
-    if out._grad_fn is not None and not _is_basic(key):
-        # matches torch: advanced indexing saves its indices, so its graph is freed by backward
-        out._grad_fn.saved = ()
+    if out._grad_fn is not None:
+        if _is_basic(key):
+            out._grad_fn.__class__ = _basic_node_class(key)
+        else:
+            # matches torch: advanced indexing saves its indices, so backward frees its graph
+            out._grad_fn.saved = ()
     return out
 
 
