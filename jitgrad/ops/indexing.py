@@ -38,7 +38,56 @@ def _canonical_key(key, data):
             raise IndexError("only integers, slices (`:`), ellipsis (`...`), None and long or "
                              "byte Variables are valid indices (got float)")
         out.append(k)
-    return tuple(out)
+    out = tuple(out)
+    if any(isinstance(k, (Tensor, np.ndarray, list)) for k in key):
+        _check_masks(key, data.shape)
+    return out
+
+
+def _check_masks(key, shape):
+    """PyTorch's error for a boolean mask whose shape does not match the dimensions it
+    indexes. Torch applies the basic part of the index first (ints select, None inserts,
+    slices narrow), so the message names the shape after that."""
+    key = [k._data if isinstance(k, Tensor) else np.asarray(k) if isinstance(k, list) else k
+           for k in key]
+    basic_shape, masks, d = [], [], 0
+    for pos, k in enumerate(key):
+        if k is None:
+            basic_shape.append(1)
+        elif k is Ellipsis:
+            n = len(shape) - d - sum(_dims_taken(k2) for k2 in key[pos + 1:])
+            basic_shape.extend(shape[d:d + n])
+            d += n
+        elif isinstance(k, slice):
+            if d < len(shape):
+                basic_shape.append(len(range(*k.indices(shape[d]))))
+            d += 1
+        elif isinstance(k, np.ndarray) and k.dtype == bool and k.ndim > 0:
+            masks.append((k.shape, len(basic_shape)))
+            basic_shape.extend(shape[d:d + k.ndim])
+            d += k.ndim
+        elif isinstance(k, np.ndarray):
+            if d < len(shape):
+                basic_shape.append(shape[d])
+            d += 1
+        else:
+            d += 1                       # an int: selected away
+    basic_shape.extend(shape[d:])
+    for mask, start in masks:
+        for j, size in enumerate(mask):
+            if start + j < len(basic_shape) and basic_shape[start + j] != size:
+                raise IndexError(
+                    f"The shape of the mask {list(mask)} at index {j} does not match the shape "
+                    f"of the indexed tensor {basic_shape} at index {start + j}")
+
+
+def _dims_taken(k):
+    """How many dimensions of the indexed tensor an index entry consumes."""
+    if k is None or k is Ellipsis:
+        return 0
+    if isinstance(k, np.ndarray) and k.dtype == bool:
+        return k.ndim
+    return 1
 
 
 def _getitem_forward(x, key):

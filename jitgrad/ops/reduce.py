@@ -49,7 +49,9 @@ def _keep(F, value, shape, attrs):
 
 def _sum_forward(x, dim=None, keepdim=False):
     dtype = np.int64 if x.dtype.kind in "biu" else None
-    return np.sum(x, axis=dim, keepdims=keepdim, dtype=dtype)
+    # The ufunc's own reduce, called from here: NumPy's floating-point warnings (inf - inf)
+    # are then raised from jitgrad, whose warnings filter silences them as torch is silent.
+    return np.add.reduce(x, axis=dim, keepdims=keepdim, dtype=dtype)
 
 
 SUM = defop("sum", _sum_forward, kind="reduction", template="{0}", reduce_template="+",
@@ -62,7 +64,12 @@ def _sum_rule(F, ctx, g):
 
 
 def _mean_forward(x, dim=None, keepdim=False):
-    return np.mean(x, axis=dim, keepdims=keepdim)
+    # sum / count rather than np.mean, which warns "Mean of empty slice" (torch: silent nan)
+    count = x.size if dim is None else int(np.prod([x.shape[d] for d in dim]))
+    acc = np.float64 if x.dtype.kind in "biu" else np.float32 if x.dtype == np.float16 else None
+    total = np.add.reduce(x, axis=dim, keepdims=keepdim, dtype=acc)
+    return np.true_divide(total, count, dtype=total.dtype).astype(
+        x.dtype if x.dtype.kind == "f" else total.dtype, copy=False)
 
 
 MEAN = defop("mean", _mean_forward, kind="reduction", template="{0}", reduce_template="+",
@@ -82,7 +89,7 @@ def _mean_rule(F, ctx, g):
 
 def _prod_forward(x, dim=None, keepdim=False):
     dtype = np.int64 if x.dtype.kind in "biu" else None
-    return np.prod(x, axis=dim, keepdims=keepdim, dtype=dtype)
+    return np.multiply.reduce(x, axis=dim, keepdims=keepdim, dtype=dtype)
 
 
 PROD = defop("prod", _prod_forward, saves=(0,), save_out=True, kind="reduction",
@@ -112,8 +119,17 @@ def _extreme(reduce, name):
             raise RuntimeError(f"{name}(): Expected reduction dim to be specified "
                                "for input.numel() == 0. Specify the reduction dim with the "
                                "'dim' argument.")
+        if x.size == 0:
+            _check_nonempty_dims(name, x.shape, dim)
         return reduce(x, axis=dim, keepdims=keepdim)
     return forward
+
+
+def _check_nonempty_dims(name, shape, dims):
+    """PyTorch's error for max/min-like reductions over a dimension of size 0."""
+    for d in (dims if isinstance(dims, tuple) else (dims,)):
+        if shape[d] == 0:
+            raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
 
 
 AMAX = defop("amax", _extreme(np.max, "amax"), saves=(0,), save_out=True, kind="reduction",
@@ -207,6 +223,8 @@ def _max_or_min(input, dim, keepdim, full, by_dim, elementwise, result_type):
     d = _wrap_dim(dim, input.ndim)
     if input.ndim == 0:
         return result_type(input, Tensor._make(np.array(0, dtype=np.int64)))
+    if input._data.size == 0:
+        _check_nonempty_dims("max" if full is amax else "min", input._data.shape, d)
     values, indices = apply(by_dim, (input,), {"dim": d, "keepdim": keepdim})
     return result_type(values, indices)
 
@@ -285,8 +303,11 @@ def logsumexp(input, dim, keepdim=False):
     dims = normalize_dims(dim, input.ndim)
     # The max is a constant shift (detached): log-sum-exp is invariant to it, and it keeps
     # exp from overflowing. Rows of -inf shift by 0 instead of producing nan.
-    shift = amax(input, dims, keepdim=True).detach()
-    shift = where(isinf(shift), 0.0, shift)
+    if input._data.size == 0:
+        shift = 0.0      # nothing to shift; an empty sum is 0 and its log -inf, as in torch
+    else:
+        shift = amax(input, dims, keepdim=True).detach()
+        shift = where(isinf(shift), 0.0, shift)
     total = log(sum(exp(input - shift), dims, keepdim=True)) + shift
     return total if keepdim else total.reshape(_reduced_shape(input._data.shape, dims))
 
@@ -297,9 +318,14 @@ def _reduced_shape(shape, dims):
     return tuple(s for i, s in enumerate(shape) if i not in dims)
 
 
-def _index_reduce(pick):
+def _index_reduce(pick, name):
     def reduce(input, dim=None, keepdim=False):
         data = input._data
+        if data.size == 0:
+            if dim is None:
+                raise IndexError(f"{name}(): Expected reduction dim to be specified for "
+                                 "input.numel() == 0.")
+            _check_nonempty_dims(name, data.shape, _wrap_dim(dim, data.ndim))
         if dim is None:
             out = np.asarray(pick(data.reshape(-1)))
             if keepdim:
@@ -310,8 +336,8 @@ def _index_reduce(pick):
     return reduce
 
 
-argmax = _index_reduce(np.argmax)
-argmin = _index_reduce(np.argmin)
+argmax = _index_reduce(np.argmax, "argmax")
+argmin = _index_reduce(np.argmin, "argmin")
 
 
 def _logical_reduce(fn):
