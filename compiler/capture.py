@@ -212,7 +212,16 @@ def capture(fn, args, kwargs, need_backward):
                         "requires_grad_inputs": {tracer.by_array[id(p._data)].id
                                                  for p in proxies if p._requires_grad}})
     cap = Capture(graph, len(forward_refs), grad_inputs, list(tracer.lifted), result)
+    cap.output_alias = [_alias_kind(o, proxies + tracer.lifted) for o in outputs]
     return cap, result
+
+
+def _alias_kind(out, given):
+    """How an output that holds a given tensor's memory relates to it: the tensor itself
+    ("self"), a detach() of it sharing its version counter ("detach"), or .data ("data")."""
+    if any(out is t for t in given):
+        return "self"
+    return "detach" if any(out._vc is t._vc for t in given) else "data"
 
 
 def _location_of(error):

@@ -53,6 +53,14 @@ def _describe_change(old, new):
     return "non-tensor arguments changed"
 
 
+def _alias(tensor, kind):
+    """An output that is one of the call's tensors, returned as eager mode would: the tensor
+    itself, its detach() (same version counter, no gradient) or its .data."""
+    if kind == "self":
+        return tensor
+    return tensor.detach() if kind == "detach" else tensor.data
+
+
 class Variant:
     """One compiled specialisation: forward and backward programs plus runtime metadata."""
 
@@ -320,8 +328,9 @@ class CompiledFunction:
         outputs = results[:variant.n_outputs]
         saved = results[variant.n_outputs:]
         every_input = list(inputs) + list(variant.lifted)
-        tensors = [Tensor._make(a) if k is None else every_input[k]
-                   for a, k in zip(outputs, variant.output_is_input)]
+        tensors = [Tensor._make(a) if k is None else _alias(every_input[k], kind)
+                   for a, k, kind in zip(outputs, variant.output_is_input,
+                                         variant.capture.output_alias)]
         grad_inputs = [inputs[i] for i in variant.grad_inputs]
         if ENABLED.get() and variant.backward is not None and any(
                 t._requires_grad for t in grad_inputs + variant.lifted):

@@ -72,7 +72,7 @@ def to_numpy_dtype(d):
     if type(d) is dtype:
         return d.np
     if d is builtins.float:
-        return _default_float[0]
+        return float64.np          # matches torch: dtype=float is double, whatever the default
     if d is builtins.int:
         return int64.np
     if d is builtins.bool:

@@ -278,3 +278,46 @@ def test_regression_relu_double_backward_requires_grad():
         assert g.requires_grad, T.__name__
         (h,) = T.autograd.grad(g.sum(), [x], allow_unused=True)
         assert h is not None and h.tolist() == [0.0, 0.0, 0.0]
+
+
+# Found by the first long run (--fuzz-long, 10,000 programs):
+
+# Regression: a compiled function returning x.detach() (or x.data) of an input returned the
+# input itself, which requires grad; eager returns a new tensor that does not.
+@pytest.mark.parametrize("kind", ["detach", "data"])
+def test_regression_compiled_returns_detached_input(kind):
+    def f(x):
+        return [x.detach() if kind == "detach" else x.data, x * 2]
+    x = jitgrad.tensor([1.5, 2.0], dtype=jitgrad.float64, requires_grad=True)
+    for fn in (f, jitgrad.compile(f)):
+        out = fn(x)[0]
+        assert (out.requires_grad, out.is_leaf, out is x) == (False, True, False)
+        assert (out._vc is x._vc) == (kind == "detach")   # detach shares the version counter
+
+
+# Regression (silent wrong answer): a reduction without keepdim over a non-leading dim gives a
+# tensor whose dims are not where broadcasting puts them ((3,3,3).sum(1) lies on dims 0 and 2;
+# added to a (3,3,3) it broadcasts onto dims 1 and 2). The fused kernel read and stored it at
+# the broadcast position whenever the sizes happened to match.
+@pytest.mark.parametrize("body", [
+    lambda T, x: (x.sum(1) + x).exp(),
+    lambda T, x: x.sum(1).expand(3, 3, 3) * x,
+    lambda T, x: x.sum(2).reshape(3, 1, 3) * x,
+    lambda T, x: x.sum(0).reshape(3, 1, 3) + x,
+    lambda T, x: x.sum(1) * 2,
+    # the fuzzer's program: the backward sums a (2,2,2) gradient to (2,2), reshapes to (2,1,2)
+    lambda T, x: T.clamp(x[:, :1, :2] * 3, -10.0, 10.0) + (x[:, :1, :2] * 3).squeeze(1),
+])
+def test_regression_compiled_reduction_dims_placed(body):
+    def f(x):
+        return body(jitgrad, x)
+    x0 = np.random.default_rng(7).standard_normal((3, 3, 3))
+    results = []
+    for fn in (f, jitgrad.compile(f)):
+        x = jitgrad.tensor(x0, requires_grad=True)
+        out = fn(x)
+        w = jitgrad.tensor(np.random.default_rng(8).standard_normal(tuple(out.shape)))
+        (out * w).sum().backward()
+        results.append((out.detach().numpy(), x.grad.numpy()))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-12, atol=1e-12)

@@ -209,6 +209,32 @@ def test_grad_dtype_follows_leaf(T):
 
 # ----------------------------------------------------------------------------- broadcasting
 
+def test_to_and_type_as(T):
+    x = T.ones(2)
+    d = T.ones(2, dtype=T.float64)
+    assert d.type_as(x).dtype == T.float32 and x.type_as(d).dtype == T.float64
+    assert d.to(T.float32).dtype == T.float32 and d.to(x).dtype == T.float32
+    # Python types: float is double whatever the default dtype, int is int64
+    assert (x.to(float).dtype, x.to(int).dtype, x.to(bool).dtype) == (T.float64, T.int64, T.bool)
+    assert T.ones(2, dtype=float).dtype == T.float64
+    assert x.to(T.float32) is x and x.to(T.float32, copy=True) is not x
+    with pytest.raises(TypeError, match=re.escape("to() received an invalid combination of "
+                                                  "arguments - got (type)")):
+        x.to(np.float64)
+    with pytest.raises(TypeError, match="to\\(\\) received an invalid combination"):
+        x.to(np.dtype("float64"))
+
+
+def test_create_graph_casts_gradients_to_each_input_dtype(T):
+    # double backward with a float64 weight on a float32 matmul: the gradient reaching the
+    # matmul is cast to float32 before its rule runs (found by the long fuzz run)
+    a = T.ones(1, 1)
+    b = T.ones(1, 4, requires_grad=True)
+    w = T.tensor([[0.5, 1.0, 2.0, 3.0]], dtype=T.float64)
+    (g,) = T.autograd.grad(((a @ b) * w).sum(), [b], create_graph=True)
+    assert g.dtype == T.float32 and g.tolist() == [[0.5, 1.0, 2.0, 3.0]]
+
+
 def test_broadcasting_values(T):
     a = T.tensor([[1.0], [2.0]])
     b = T.tensor([10.0, 20.0, 30.0])

@@ -122,6 +122,9 @@ class _Renderer:
 
     def aligned(self, vid):
         """The shape to view a value's array with inside the kernel."""
+        place = self.k.place.get(vid)
+        if place is not None:   # a member: its dims sit where the kernel computed them
+            return tuple(f if d in place else 1 for d, f in enumerate(self.space))
         shape = tuple(self.by_id[vid].shape)
         padded = (1,) * (self.rank - len(shape)) + shape
         if len(shape) <= self.rank and all(s == 1 or s == f for s, f in zip(padded, self.space)):

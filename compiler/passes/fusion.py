@@ -30,6 +30,7 @@ class Kernel:
     nodes: list = field(default_factory=list)      # members in graph order
     vary: dict = field(default_factory=dict)       # node id -> frozenset of dims it varies on
     aliases: dict = field(default_factory=dict)    # node id -> id of the value it aliases
+    place: dict = field(default_factory=dict)      # node id -> space dims of its tensor's dims
     row: dict = field(default_factory=dict)        # reduction id -> reduced dims (== R)
     total: dict = field(default_factory=dict)     # reduction id -> True (all dims reduced)
     inputs: list = field(default_factory=list)     # Refs read from outside
@@ -78,6 +79,15 @@ def _reduced_dims(node, input_shape):
     return frozenset(d for d in dims if input_shape[d] != 1)
 
 
+def _positions(shape, space):
+    """The space dims a tensor of `shape` occupies when it broadcasts into the space (right-
+    aligned), for its non-unit dims in order. A value a kernel computes may sit elsewhere: a
+    reduction without keepdim drops dims, so sum over dim 1 of (3, 3, 3) is a (3, 3) tensor on
+    space dims (0, 2), which broadcasting would read as (1, 2)."""
+    padded = _padded(shape, len(space))
+    return tuple(d for d, (s, f) in enumerate(zip(padded, space)) if s != 1 and f != 1)
+
+
 def _only_unit_dims_change(before, after):
     return [s for s in before if s != 1] == [s for s in after if s != 1]
 
@@ -92,8 +102,15 @@ class _Builder:
     def member(self, ref_id):
         return ref_id in self.kernel.vary
 
+    def aligned(self, ref_id, by_id):
+        """Whether a member's tensor sits where broadcasting its shape would read it."""
+        k = self.kernel
+        return k.place[ref_id] == _positions(by_id[ref_id].shape, k.space)
+
     def vary_of(self, arg, by_id):
         if self.member(arg.id):
+            if not self.aligned(arg.id, by_id):
+                return None
             return self.kernel.vary[arg.id]
         shape = by_id[arg.id].shape
         if not _broadcasts_into(shape, self.kernel.space):
@@ -114,8 +131,13 @@ class _Builder:
             if node.op == "reshape" and not _only_unit_dims_change(by_id[src.id].shape,
                                                                    node.shape):
                 return "a reshape that moves data between dims"
-            if node.op == "expand" and not _broadcasts_into(node.shape, k.space):
-                return "an expand beyond the kernel's iteration space"
+            if not _broadcasts_into(node.shape, k.space):
+                return f"a {node.op} beyond the kernel's iteration space"
+            if node.op == "expand" and not self.aligned(src.id, by_id):
+                return "an expand of a reduction whose dims are not where it broadcasts"
+            # reshape keeps the source's non-unit dims in order; expand right-aligns them
+            k.place[node.id] = k.place[src.id] if node.op == "reshape" else \
+                _positions(node.shape, k.space)
             k.vary[node.id] = k.vary[src.id]
             k.aliases[node.id] = k.aliases.get(src.id, src.id)
             k.nodes.append(node)
@@ -134,6 +156,7 @@ class _Builder:
             if dims == all_dims:
                 k.total[node.id] = True
                 k.vary[node.id] = frozenset()
+                k.place[node.id] = ()
                 k.nodes.append(node)
                 return None
             if not dims:
@@ -153,6 +176,7 @@ class _Builder:
                 return "reduces other dims than the kernel's earlier reductions"
             k.row[node.id] = dims
             k.vary[node.id] = vary - dims
+            k.place[node.id] = tuple(d for d in sorted(all_dims) if d not in dims)
             k.nodes.append(node)
             return None
         if spec is None or spec.kind != "elementwise" or spec.template is None:
@@ -168,6 +192,7 @@ class _Builder:
                 return "uses a total reduction inside its own kernel"
             vary |= v
         k.vary[node.id] = vary
+        k.place[node.id] = _positions(node.shape, k.space)
         k.nodes.append(node)
         return None
 

@@ -350,7 +350,8 @@ def _fit(node, index, g, create_graph):
             if g._data.shape != shape:
                 g = g.reshape(shape)
         if g._data.dtype != dtype:
-            g = g.to(dtype)
+            from ..ops.movement import cast
+            g = cast(g, dtype)
         return g
     g_shape = g.shape
     if g_shape != shape:

@@ -319,23 +319,39 @@ def contiguous(input, memory_format=None):
 def to(input, *args, dtype=None, device=None, copy=False, non_blocking=False):
     from ..device import check_device, device as device_type
     for a in args:
-        if isinstance(a, (dtypes.dtype, type)) or a in (builtins.float, builtins.int):
+        if isinstance(a, dtypes.dtype) or a is builtins.float or a is builtins.int or \
+                a is builtins.bool:
             dtype = a
         elif isinstance(a, Tensor):
             dtype = a.dtype
         elif isinstance(a, (str, device_type)):
             device = a
+        elif isinstance(a, int) and not isinstance(a, bool):
+            raise RuntimeError("Cannot access accelerator device when none is available.")
+        else:
+            # matches torch: NumPy dtypes and other objects are not accepted
+            kind = type(a)
+            name = kind.__name__ if kind.__module__ == "builtins" else \
+                f"{kind.__module__}.{kind.__qualname__}"
+            raise TypeError(f"to() received an invalid combination of arguments - got ({name}), "
+                            "but expected one of: (device device, dtype dtype, bool "
+                            "non_blocking, bool copy), (dtype dtype, bool non_blocking, bool "
+                            "copy), (Tensor other, bool non_blocking, bool copy)")
     check_device(device)
     if dtype is None:
         return clone(input) if copy else input
-    np_dtype = dtypes.to_numpy_dtype(dtype)
+    return cast(input, dtypes.to_numpy_dtype(dtype), copy)
+
+
+def cast(input, np_dtype, copy=False):
+    """`input` as NumPy dtype `np_dtype` (itself when it already is, unless copy)."""
     if np_dtype == input._data.dtype and not copy:
         return input
     return apply(TO_DTYPE, (input,), {"dtype": np_dtype})
 
 
 def type_as(input, other):
-    return to(input, other._data.dtype)
+    return cast(input, other._data.dtype)
 
 
 def split(input, split_size_or_sections, dim=0):
