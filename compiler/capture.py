@@ -134,20 +134,22 @@ def flatten(obj):
 
 def rebuild(obj, tensors):
     """The structure of `obj` with its tensors replaced, in order, by `tensors`."""
-    it = iter(tensors)
+    return _rebuild(obj, iter(tensors))
 
-    def walk(o):
-        if isinstance(o, Tensor):
-            return next(it)
-        if isinstance(o, tuple):
-            return type(o)(*[walk(x) for x in o]) if hasattr(o, "_fields") else tuple(
-                walk(x) for x in o)
-        if isinstance(o, list):
-            return [walk(x) for x in o]
-        if isinstance(o, dict):
-            return {k: walk(v) for k, v in o.items()}
-        return o
-    return walk(obj)
+
+def _rebuild(o, it):
+    # A module-level recursion: a nested closure that calls itself is a reference cycle, which
+    # would keep every call's outputs (and their graphs) alive until the garbage collector ran.
+    if isinstance(o, Tensor):
+        return next(it)
+    if isinstance(o, tuple):
+        items = [_rebuild(x, it) for x in o]
+        return type(o)(*items) if hasattr(o, "_fields") else tuple(items)
+    if isinstance(o, list):
+        return [_rebuild(x, it) for x in o]
+    if isinstance(o, dict):
+        return {k: _rebuild(v, it) for k, v in o.items()}
+    return o
 
 
 class Capture:
