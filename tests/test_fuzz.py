@@ -8,6 +8,7 @@ CI runs a few hundred seeded programs (compiling every COMPILE_EVERY-th); `--fuz
 `fuzz_programs.generate(seed)` rebuilds the original.
 """
 import math
+import re
 import os
 import sys
 import warnings
@@ -321,3 +322,24 @@ def test_regression_compiled_reduction_dims_placed(body):
         results.append((out.detach().numpy(), x.grad.numpy()))
     np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-12, atol=1e-12)
+
+
+# Regression: torch words a matmul dtype mismatch by the kernel it dispatches to (dot, mv, mm,
+# or bmm when a >=3-D operand cannot be folded into a matrix without a copy); jitgrad always
+# gave mm's wording.
+@pytest.mark.parametrize("a_shape,b_shape,transpose,message", [
+    ((3,), (3,), False, "dot : expected both vectors to have same dtype, but found Double and "
+                        "Float"),
+    ((2, 3), (3,), False, "addmv input tensors must have the same dtype, but got Float, Double, "
+                          "and Float"),
+    ((4, 2, 3), (3, 2), False, "expected m1 and m2 to have the same dtype, but got: double != "
+                               "float"),
+    ((4, 1, 1, 4), (1, 3), True, "expected scalar type Double but found Float"),   # the fuzzer's
+    ((2, 3), (4, 3, 2), False, "expected scalar type Double but found Float"),
+])
+def test_regression_matmul_dtype_error_wording(T, a_shape, b_shape, transpose, message):
+    a = T.ones(*a_shape, dtype=T.float64)
+    if transpose:
+        a = a.transpose(3, 1)
+    with pytest.raises(RuntimeError, match=re.escape(message)):
+        a @ T.ones(*b_shape)

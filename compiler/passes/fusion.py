@@ -125,6 +125,15 @@ class _Builder:
         if node.op in ("reshape", "expand"):
             src = refs[0]
             if not self.member(src.id):
+                if node.op == "expand" and _broadcasts_into(node.shape, k.space) and \
+                        _broadcasts_into(by_id[src.id].shape, k.space):
+                    # Read the source itself, broadcast: a stride-0 expanded array would stop
+                    # the loop from vectorising (and cost a NumPy view per call).
+                    k.vary[node.id] = _vary_of_shape(by_id[src.id].shape, k.space)
+                    k.place[node.id] = _positions(node.shape, k.space)
+                    k.aliases[node.id] = src.id
+                    k.nodes.append(node)
+                    return None
                 return "a view of a value from outside the kernel"
             if k.aliases.get(src.id, src.id) in k.total:
                 return "uses a total reduction inside its own kernel"

@@ -8,8 +8,8 @@ from .spec import defop, derivative
 
 
 def _matmul_forward(a, b):
-    if a.dtype != b.dtype:
-        # matches torch: matmul does not promote
+    if a.dtype != b.dtype and _shapes_multiply(a.shape, b.shape):
+        # matches torch: matmul does not promote (shape errors come first)
         from ..tensor import _c_type_name
         raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
                            f"{_c_type_name(a.dtype)} != {_c_type_name(b.dtype)}")
@@ -39,8 +39,73 @@ def _swap_last(F, x):
     return F.permute(x, dims=dims)
 
 
+def _should_fold(a, b):
+    """PyTorch's choice between folding a >=3-D operand into a matrix (mm / mv) and a batched
+    product (bmm), which decides the wording of its dtype error (LinearAlgebra.cpp)."""
+    a_larger = a._data.ndim >= b._data.ndim
+    t1 = a._data if a_larger else np.swapaxes(b._data, -1, -2)
+    dim_t2 = b._data.ndim if a_larger else a._data.ndim
+    if not (t1.ndim >= 3 and dim_t2 <= 2):
+        return False
+    if (b if a_larger else a)._requires_grad:
+        return True
+    if a._data.ndim == 2:
+        return False
+    if t1.size == 0:
+        return True
+    strides = [s // t1.itemsize for s in t1.strides]
+    return all(strides[i] == strides[i + 1] * t1.shape[i + 1] for i in range(t1.ndim - 2))
+
+
+def _shapes_multiply(a, b):
+    a = (1,) + a if len(a) == 1 else a
+    b = b + (1,) if len(b) == 1 else b
+    if a[-1] != b[-2]:
+        return False
+    try:
+        np.broadcast_shapes(a[:-2], b[:-2])
+    except ValueError:
+        return False
+    return True
+
+
+def _dtype_error(kind, a, b):
+    """PyTorch's message for a product of two dtypes, by the kernel it dispatches to."""
+    from ..errors import scalar_type_name
+    from ..tensor import _c_type_name
+    da, db = a._data.dtype, b._data.dtype
+    if kind == "dot":
+        return (f"dot : expected both vectors to have same dtype, but found "
+                f"{scalar_type_name(da)} and {scalar_type_name(db)}")
+    if kind == "mv":
+        return (f"addmv input tensors must have the same dtype, but got {scalar_type_name(db)}, "
+                f"{scalar_type_name(da)}, and {scalar_type_name(db)}")
+    if kind == "mm":
+        return f"expected m1 and m2 to have the same dtype, but got: " \
+               f"{_c_type_name(da)} != {_c_type_name(db)}"
+    return f"expected scalar type {scalar_type_name(da)} but found {scalar_type_name(db)}"
+
+
+def _matmul_dtype_error(a, b):
+    a_dim, b_dim = a._data.ndim, b._data.ndim
+    if a_dim == 1 and b_dim == 1:
+        return _dtype_error("dot", a, b)
+    if a_dim == 2 and b_dim == 1:
+        return _dtype_error("mv", a, b)
+    if a_dim <= 2 and b_dim == 2:
+        return _dtype_error("mm", a, b)
+    if _should_fold(a, b):
+        if a_dim >= b_dim:
+            return _dtype_error("mv" if b_dim == 1 else "mm", a, b)
+        return _dtype_error("mv" if a_dim == 1 else "mm", b, a)   # computed transposed
+    return _dtype_error("bmm", a, b)
+
+
 def matmul(input, other):
     a_dim, b_dim = input._data.ndim, other._data.ndim
+    if input._data.dtype != other._data.dtype and a_dim and b_dim and \
+            _shapes_multiply(input._data.shape, other._data.shape):
+        raise RuntimeError(_matmul_dtype_error(input, other))   # torch checks shapes first
     if a_dim == 0 or b_dim == 0:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are "
                            f"{a_dim}D and {b_dim}D")
@@ -63,6 +128,8 @@ def mm(input, mat2):
         raise RuntimeError("self must be a matrix")
     if mat2._data.ndim != 2:
         raise RuntimeError("mat2 must be a matrix")
+    if input._data.dtype != mat2._data.dtype:
+        raise RuntimeError(_dtype_error("mm", input, mat2))
     return apply(MATMUL, (input, mat2))
 
 
@@ -74,6 +141,8 @@ def bmm(input, mat2):
     if input._data.shape[0] != mat2._data.shape[0]:
         raise RuntimeError("batch1 and batch2 must have same number of batches, got "
                            f"{input._data.shape[0]} and {mat2._data.shape[0]}")
+    if input._data.dtype != mat2._data.dtype:
+        raise RuntimeError(_dtype_error("bmm", input, mat2))
     return apply(MATMUL, (input, mat2))
 
 
