@@ -298,7 +298,11 @@ def _mark_view(result, source, spec, attrs):
         result._view_chain = source._view_chain + ((spec, attrs),)
     result._view_version = source._vc[0]
     if source._no_grad_view is not None:
-        result._no_grad_view = "of_view" if _grad_enabled() else True
+        if _grad_enabled():
+            result._no_grad_view = "of_view"
+        else:
+            result._requires_grad = True
+            result._no_grad_view = True
     elif source._requires_grad and not _grad_enabled():
         # PyTorch: the view requires grad (through its base) and is a leaf whose gradient
         # goes nowhere; modifying it in place with grad mode on is an error.

@@ -382,6 +382,10 @@ def test_view_made_under_no_grad(T):
     assert x.grad is None and v.grad is None
     with pytest.raises(RuntimeError, match=re.escape(NO_GRAD_VIEW)):
         v.mul_(2)
+    with T.no_grad():
+        vv = v.unsqueeze(0)        # a view of it, also under no_grad (found by the fuzzer)
+    assert (vv.requires_grad, vv.is_leaf) == (True, True)
+    (vv * 2).sum().backward()
     w = s[0:1]                     # a view of it, made with grad mode on
     assert (w.requires_grad, w.is_leaf) == (True, False)
     with pytest.raises(RuntimeError, match=re.escape(
