@@ -1,5 +1,8 @@
 """Executors: run a compiled program (fused kernels and extern NumPy steps) on arrays, or
 interpret a graph eagerly through jitgrad's dispatcher (used for create_graph)."""
+import sys
+import threading
+
 import numpy as np
 
 from jitgrad.dispatch import apply
@@ -7,6 +10,36 @@ from jitgrad.ops import REGISTRY
 
 from .ir import Ref
 from .passes.fusion import Finish, Kernel
+
+
+POOL_MIN_BYTES = 1 << 20
+
+
+class BufferPool:
+    """Reuses a program's large kernel outputs across calls. A fresh large NumPy array costs a
+    page fault per 4 KiB page on first write (13 ms for 64 MiB here, more than the kernel that
+    fills it); an array of the pool that nothing else refers to any more (its reference count
+    says so: views, tensors, saved values and buffer exports all hold a reference) is handed out
+    again instead. Memory stays with the pool, like a caching allocator's, until the compiled
+    function is dropped."""
+
+    def __init__(self):
+        self.arrays = {}
+        self.lock = threading.Lock()     # two threads must not take the same free array
+
+    def empty(self, shape, dtype):
+        if np.prod(shape) * dtype.itemsize < POOL_MIN_BYTES:
+            return np.empty(shape, dtype=dtype)
+        key = (shape, dtype)
+        with self.lock:
+            arrays = self.arrays.setdefault(key, [])
+            for array in arrays:
+                # referred to by the list, this loop variable and getrefcount's argument only
+                if sys.getrefcount(array) == 3:
+                    return array
+            array = np.empty(shape, dtype=dtype)
+            arrays.append(array)
+            return array
 
 
 class Program:
@@ -21,6 +54,7 @@ class Program:
         self.plans = {i: self._plan(step) for i, step in enumerate(steps)
                       if isinstance(step, Kernel)}
         self.free_after = self._last_uses()
+        self.pool = BufferPool()
 
     def _plan(self, step):
         from .codegen.numba_cpu import kernel_views
@@ -63,7 +97,7 @@ class Program:
                 ins = [env[nid].reshape(view) for nid, view in plan["inputs"]]
                 outs = []
                 for nid, shape, dtype, view in plan["outputs"]:
-                    out = np.empty(shape, dtype=dtype)
+                    out = self.pool.empty(shape, dtype)
                     env[nid] = out
                     outs.append(out.reshape(view))
                 parts = []

@@ -259,3 +259,24 @@ def test_backward_kernel_that_fails_to_build_falls_back_exactly(monkeypatch):
     assert variant.backward_failed.startswith("RuntimeError: simulated")
     assert any(kind == "fallback" and "backward runs eagerly" in text
                for kind, text in compiled.events)
+
+
+def test_buffer_pool_reuses_only_what_nothing_refers_to():
+    # Large kernel outputs come from a pool: one a result still refers to is never handed out
+    # again (the kept result keeps its values); once dropped, its buffer is reused.
+    n = 1 << 19                                   # 2 MiB of float32: above the pool's minimum
+    compiled = jitgrad.compile(lambda x, w: jitgrad.tanh(x * w) + x)
+    x = jitgrad.tensor(np.linspace(-1, 1, n, dtype=np.float32))
+    first = compiled(x, jitgrad.tensor(np.float32(2.0)))
+    kept = first.numpy().copy()
+    view = first[::2]                             # a view keeps the buffer referenced too
+    del first
+    second = compiled(x, jitgrad.tensor(np.float32(3.0)))
+    np.testing.assert_array_equal(view.numpy(), kept[::2])
+    np.testing.assert_allclose(second.numpy(), np.tanh(x.numpy() * 3) + x.numpy(), rtol=1e-6)
+    variant = next(iter(compiled.variants.values()))
+    pool = variant.forward.pool
+    assert sum(len(a) for a in pool.arrays.values()) == 2
+    del view, second
+    compiled(x, jitgrad.tensor(np.float32(4.0)))
+    assert sum(len(a) for a in pool.arrays.values()) == 2     # reused, not grown
