@@ -216,12 +216,22 @@ def _can_start(node, by_id):
 
 
 def fuse(graph, provided, outputs, prefix="k"):
-    """Steps (Kernels, Finishes and Externs) computing `outputs` from `provided` values."""
+    """Steps (Kernels, Finishes and Externs) computing `outputs` from `provided` values.
+
+    Nodes are taken greedily in graph order. A fusable elementwise or view node that does not
+    fit the open kernel waits until its first user is placed (then, with any other waiting
+    producers of that user, in graph order): a value the backward recomputes, or a broadcast
+    view of one, would otherwise start a kernel of its own early and be written out and read
+    back (W5's (N, N, 3) pair differences)."""
     by_id = graph.by_id
     users = graph.users()
+    wanted = {r.id for r in outputs if r is not None}
     steps = []
     builder = None
     refusals = []
+    waiting = {}
+    position = {n.id: i for i, n in enumerate(graph.nodes)}
+    count = 0
 
     def close():
         nonlocal builder
@@ -229,28 +239,56 @@ def fuse(graph, provided, outputs, prefix="k"):
             steps.append(builder.kernel)
         builder = None
 
-    count = 0
-    for node in graph.nodes:
-        if node.id in provided or node.op == "input":
-            continue
+    def place(node, may_wait):
+        nonlocal builder, count
         if builder is not None:
             reason = builder.try_add(node, by_id)
             if reason is None:
-                continue
+                return
+            if may_wait and _sinkable(node) and users.get(node.id) and node.id not in wanted:
+                waiting[node.id] = node
+                return
             if any(builder.member(r.id) for r in node.refs()):
                 refusals.append((node.id, builder.kernel.name, reason))
                 close()
+        elif may_wait and _sinkable(node) and users.get(node.id) and node.id not in wanted:
+            waiting[node.id] = node
+            return
         space = _can_start(node, by_id)
         if space is not None:
             close()
             builder = _Builder(f"{prefix}{count}", space)
             count += 1
             if builder.try_add(node, by_id) is None:
-                continue
+                return
             builder = None
         steps.append(Extern(node))
+
+    def waiting_producers(node, found):
+        for r in node.refs():
+            if r.id in waiting and r.id not in found:
+                found[r.id] = waiting[r.id]
+                waiting_producers(waiting[r.id], found)
+        return found
+
+    for node in graph.nodes:
+        if node.id in provided or node.op == "input":
+            continue
+        for producer in sorted(waiting_producers(node, {}).values(),
+                               key=lambda n: position[n.id]):
+            del waiting[producer.id]
+            place(producer, may_wait=False)
+        place(node, may_wait=True)
+    for node in sorted(waiting.values(), key=lambda n: position[n.id]):
+        place(node, may_wait=False)   # only if every user of a waiting node was dropped
     close()
     return _finish_steps(steps, users, outputs, by_id, refusals)
+
+
+def _sinkable(node):
+    spec = REGISTRY.get(node.op)
+    return node.op in ("reshape", "expand") or (
+        spec is not None and spec.kind == "elementwise" and spec.template is not None)
 
 
 def _finish_steps(steps, users, outputs, by_id, refusals):
