@@ -178,8 +178,12 @@ def _execute(name, source, path):
         sys.modules.pop(name, None)
         raise
     import numba.core.registry
+    kinds = (numba.core.registry.CPUDispatcher,)
+    cuda_dispatcher = sys.modules.get("numba.cuda.dispatcher")   # loaded by CUDA modules only
+    if cuda_dispatcher is not None:
+        kinds += (cuda_dispatcher.CUDADispatcher,)
     for value in list(module.__dict__.values()):
-        if isinstance(value, numba.core.registry.CPUDispatcher):
+        if isinstance(value, kinds):
             _guard_numba_cache(value)
     return module
 

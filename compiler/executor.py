@@ -53,7 +53,7 @@ class Program:
         self.kernels = kernels           # step index -> compiled kernel function
         self.plans = {i: self._plan(step) for i, step in enumerate(steps)
                       if isinstance(step, Kernel)}
-        self.free_after = self._last_uses()
+        self.free_after = last_uses(steps, outputs)
         self.pool = BufferPool()
 
     def _plan(self, step):
@@ -68,24 +68,6 @@ class Program:
                      for r, view in zip(step.outputs, out_views)],
             partials=[(r.id, by_id[r.id].dtype, n_blocks) for r in step.totals],
             sizes=tuple(int(s) for s in space) + (int(step.block),))
-
-    def _last_uses(self):
-        last = {}
-        for i, step in enumerate(self.steps):
-            if isinstance(step, Kernel):
-                reads = step.inputs
-            elif isinstance(step, Finish):
-                reads = []
-            else:
-                reads = step.node.refs()
-            for r in reads:
-                last[r.id] = i
-        keep = {r.id for r in self.outputs if r is not None}
-        free = {}
-        for nid, i in last.items():
-            if nid not in keep:
-                free.setdefault(i, []).append(nid)
-        return free
 
     def run(self, arrays):
         env = dict(zip(self.inputs, arrays))
@@ -118,6 +100,26 @@ class Program:
             for nid in self.free_after.get(i, ()):
                 env.pop(nid, None)
         return [None if r is None else env[r.id] for r in self.outputs]
+
+
+def last_uses(steps, outputs):
+    """Step index -> the values last read there (not program outputs): freed after it."""
+    last = {}
+    for i, step in enumerate(steps):
+        if isinstance(step, Kernel):
+            reads = step.inputs
+        elif isinstance(step, Finish):
+            reads = []
+        else:
+            reads = step.node.refs()
+        for r in reads:
+            last[r.id] = i
+    keep = {r.id for r in outputs if r is not None}
+    free = {}
+    for nid, i in last.items():
+        if nid not in keep:
+            free.setdefault(i, []).append(nid)
+    return free
 
 
 def finish_total(node, partial, source_shape):

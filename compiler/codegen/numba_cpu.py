@@ -215,27 +215,32 @@ class _Renderer:
     def _identity(self, node):
         return f"np.{node.dtype.name}({_ACCUMULATE[node.op][1]})"
 
-    def emit_stage(self, out, ind, stage):
+    def stage_work(self, stage):
+        """Values constant along R ready at `stage`: their computations, and the stores and
+        total-reduction contributions that follow them."""
         k = self.k
-        for n in k.nodes:
-            if n.id in k.aliases or n.id in k.row or n.id in k.total or self.is_inner(n.id):
-                continue
-            if self.ready[n.id] == stage:
-                out.append(f"{ind}{self.compute(n)}")
-        for ref in k.outputs:
-            vid = ref.id
-            if not self.store_is_inner(vid) and self.ready[vid] == stage:
-                out.append(f"{ind}out_{self.output_index[vid]}[{self.index(vid)}] = "
-                           f"{self.name(vid)}")
+        computes = [self.compute(n) for n in k.nodes
+                    if not (n.id in k.aliases or n.id in k.row or n.id in k.total or
+                            self.is_inner(n.id)) and self.ready[n.id] == stage]
+        stores = [f"out_{self.output_index[r.id]}[{self.index(r.id)}] = {self.name(r.id)}"
+                  for r in k.outputs
+                  if not self.store_is_inner(r.id) and self.ready[r.id] == stage]
         for rid in self.total_index:
             src = self.members[rid].refs()[0].id
             if not self.is_inner(src) and self.total_pass[rid] == stage:
-                out.append(f"{ind}{self._accumulate(self.members[rid], f't{rid}', src)}")
+                stores.append(self._accumulate(self.members[rid], f"t{rid}", src))
+        return computes, stores
+
+    def emit_stage(self, out, ind, stage):
+        computes, stores = self.stage_work(stage)
+        out.extend(f"{ind}{line}" for line in computes + stores)
 
     def _accumulate(self, node, acc, src):
         return _ACCUMULATE[node.op][0].format(acc=acc, v=self.name(src))
 
-    def emit_pass(self, out, ind, p):
+    def pass_work(self, p):
+        """Pass p's row reductions, stores and inner totals, and the inner nodes and loads
+        they need (None when the pass has nothing to do)."""
         reductions = [self.members[rid] for rid, q in self.compute_pass.items() if q == p]
         stores = [vid for vid, q in self.store_pass.items() if q == p]
         totals = [rid for rid, q in self.total_pass.items()
@@ -243,25 +248,35 @@ class _Renderer:
         targets = [n.refs()[0].id for n in reductions] + stores + \
             [self.members[rid].refs()[0].id for rid in totals]
         if not targets:
+            return None
+        return (reductions, stores, totals) + self.inner_closure(targets)
+
+    def pass_body(self, inner, work):
+        """The lines inside a pass's loop over R: loads, inner nodes, accumulations, stores."""
+        reductions, stores, totals, nodes, loads = work
+        lines = [f"{inner}{self.name(vid)} = in_{self.input_index[vid]}[{self.index(vid)}]"
+                 for vid in loads]
+        lines += [f"{inner}{self.compute(n)}" for n in nodes]
+        lines += [f"{inner}{self._accumulate(n, f'v{n.id}', n.refs()[0].id)}"
+                  for n in reductions]
+        lines += [f"{inner}out_{self.output_index[vid]}[{self.index(vid)}] = {self.name(vid)}"
+                  for vid in stores]
+        lines += [f"{inner}{self._accumulate(self.members[rid], f't{rid}', src)}"
+                  for rid in totals for src in [self.members[rid].refs()[0].id]]
+        return lines
+
+    def emit_pass(self, out, ind, p):
+        work = self.pass_work(p)
+        if work is None:
             return
-        nodes, loads = self.inner_closure(targets)
+        reductions, stores, totals, nodes, loads = work
         for n in reductions:
             out.append(f"{ind}v{n.id} = {self._identity(n)}")
         inner = ind
         for d in sorted(self.r_dims):
             out.append(f"{inner}for j{d} in range(s{d}):")
             inner += "    "
-        for vid in loads:
-            out.append(f"{inner}{self.name(vid)} = in_{self.input_index[vid]}[{self.index(vid)}]")
-        for n in nodes:
-            out.append(f"{inner}{self.compute(n)}")
-        for n in reductions:
-            out.append(f"{inner}{self._accumulate(n, f'v{n.id}', n.refs()[0].id)}")
-        for vid in stores:
-            out.append(f"{inner}out_{self.output_index[vid]}[{self.index(vid)}] = "
-                       f"{self.name(vid)}")
-        for rid in totals:
-            out.append(f"{inner}{self._accumulate(self.members[rid], f't{rid}', self.members[rid].refs()[0].id)}")
+        out.extend(self.pass_body(inner, work))
         for n in reductions:
             if n.op == "mean":
                 count = " * ".join(f"s{d}" for d in sorted(self.r_dims))

@@ -1,0 +1,330 @@
+"""Run a compiled program's steps (fusion Kernels, Finishes, Externs) on a CUDA device.
+
+`CudaProgram` mirrors executor.Program: the same graph and the same fused steps, with kernels
+rendered by codegen.numba_cuda and loaded through cache.load_module (target "cuda"), values held
+as numba device arrays and freed after their last use. Every value it holds is C-contiguous
+(inputs are checked; every step writes fresh contiguous arrays; reshape is then always a view).
+
+Extern steps run on the device where simple:
+- reshape: a view of the contiguous array;
+- permute, expand, cat, getitem with a basic key (ints, slices, None, Ellipsis), index_backward
+  with a basic key: codegen.cuda_runtime.strided_copy (plus a zero fill);
+- sum, mean, prod, amax, amin, sum_to_size over any dims: cuda_runtime's reduce kernels, one
+  thread per output element;
+- matmul (batched, broadcasting batch dims): cuda_runtime's tiled shared-memory kernel.
+Any other extern op raises NotImplementedError naming it, when the program is built: nothing is
+ever copied to the host behind the caller's back. Only small int64 metadata (shapes, strides,
+batch offsets) is copied host -> device, once, when the program is built.
+"""
+import numpy as np
+
+from .executor import last_uses
+from .ir import Ref
+from .passes.fusion import Finish, Kernel
+
+DEFAULT_MAX_BLOCKS = 1024
+_VIEW_OPS = {"reshape"}
+_COPY_OPS = {"permute", "expand", "cat", "getitem", "index_backward"}
+_REDUCE_OPS = {"sum", "mean", "prod", "amax", "amin", "sum_to_size"}
+
+
+def _cuda():
+    from numba import cuda
+    return cuda
+
+
+def _c_strides(shape):
+    strides, acc = [], 1
+    for s in reversed(shape):
+        strides.append(acc)
+        acc *= int(s)
+    return tuple(reversed(strides))
+
+
+def _meta(values):
+    """A small int64 device array (never empty: zero-rank metadata is padded)."""
+    return _cuda().to_device(np.asarray(list(values) or [0], dtype=np.int64))
+
+
+def _flat(array):
+    """The 1-D view of a contiguous array (0-d arrays give one element)."""
+    return array.reshape(array.size)
+
+
+def _basic_view(shape, key):
+    """(offset, shape, strides) in elements of the view `x[key]` of a C-contiguous x.
+
+    NumPy computes the view over a one-byte-per-element stand-in with the real element strides;
+    no memory is read."""
+    if any(isinstance(k, (np.ndarray, list)) for k in key):
+        return None
+    strides = _c_strides(shape)
+    stand_in = np.lib.stride_tricks.as_strided(np.zeros(1, dtype=np.uint8), shape=shape,
+                                               strides=strides)
+    view = stand_in[tuple(key) + (Ellipsis,)] if Ellipsis not in key else stand_in[tuple(key)]
+    offset = view.__array_interface__["data"][0] - stand_in.__array_interface__["data"][0]
+    return offset, view.shape, view.strides
+
+
+def _device_input(nid, array):
+    """A numba device array for a program input: numba's own as they are, other CUDA Array
+    Interface objects (CuPy, ...) wrapped without a copy; host arrays are refused."""
+    if not getattr(array, "__cuda_ndarray__", False):
+        if not hasattr(array, "__cuda_array_interface__"):
+            raise TypeError(f"CudaProgram.run: input %{nid} is a {type(array).__name__}, not a "
+                            "device array (copy it with numba.cuda.to_device)")
+        array = _cuda().as_cuda_array(array)
+    if not array.is_c_contiguous():
+        raise ValueError(f"CudaProgram.run: input %{nid} is not C-contiguous")
+    return array
+
+
+class CudaProgram:
+    """Steps computing `outputs` from `inputs` on the device; see the module docstring.
+
+    threads: threads per block of the fused kernels (a power of two; the shared arrays' size).
+    max_blocks: the most blocks a fused kernel is launched with (it grid-strides beyond), and so
+    the most per-block partials a total reduction has.
+    tile: the matmul tile edge (blocks of tile x tile threads; default cuda_runtime.TILE).
+    """
+
+    def __init__(self, graph, steps, inputs, outputs, threads=128,
+                 max_blocks=DEFAULT_MAX_BLOCKS, tile=None, dynamic=False):
+        from . import cache
+        from .codegen import numba_cuda
+        self.graph = graph
+        self.steps = steps
+        self.inputs = [r.id for r in inputs]
+        self.outputs = outputs
+        self.threads = threads
+        self.max_blocks = max_blocks
+        self.tile = tile
+        # Unsupported extern ops are refused before anything is compiled or launched.
+        self.extern_plans = {i: self._extern_plan(step.node) for i, step in enumerate(steps)
+                             if not isinstance(step, (Kernel, Finish))}
+        index = [(i, step) for i, step in enumerate(steps) if isinstance(step, Kernel)]
+        self.source = None
+        self.kernels = {}
+        if index:
+            self.source = numba_cuda.module_source(
+                [numba_cuda.render(step, graph, dynamic) for _, step in index], threads)
+            module = cache.load_module(self.source, target="cuda")
+            self.kernels = {i: getattr(module, step.name) for i, step in index}
+        self.plans = {i: self._plan(step) for i, step in index}
+        blocks = {step.name: self.plans[i]["blocks"] for i, step in index}
+        self.finish_plans = {i: self._finish_plan(step.node, blocks[step.kernel])
+                             for i, step in enumerate(steps) if isinstance(step, Finish)}
+        self.free_after = last_uses(self.steps, self.outputs)
+
+    @classmethod
+    def from_program(cls, program, **options):
+        """The CUDA twin of an executor.Program (same graph, steps, inputs and outputs)."""
+        return cls(program.graph, program.steps, [Ref(i) for i in program.inputs],
+                   program.outputs, **options)
+
+    # -- planning ---------------------------------------------------------------------------
+    def _plan(self, step):
+        from .codegen import numba_cuda
+        by_id = self.graph.by_id
+        in_views, out_views, space = numba_cuda.kernel_views(step, self.graph)
+        blocks, threads = numba_cuda.launch(step, space, self.threads, self.max_blocks)
+        return dict(
+            inputs=[(r.id, view) for r, view in zip(step.inputs, in_views)],
+            outputs=[(r.id, tuple(by_id[r.id].shape), by_id[r.id].dtype, view)
+                     for r, view in zip(step.outputs, out_views)],
+            partials=[(r.id, by_id[r.id].dtype) for r in step.totals],
+            sizes=tuple(int(s) for s in space), blocks=blocks, threads=threads)
+
+    def _extern_plan(self, node):
+        by_id = self.graph.by_id
+        op = node.op
+        shapes = [tuple(by_id[r.id].shape) for r in node.refs()]
+        if op in _VIEW_OPS:
+            return {}
+        if op == "matmul":
+            return self._matmul_plan(node, shapes)
+        if op in _REDUCE_OPS:
+            return self._reduce_plan(node, shapes[0])
+        if op in _COPY_OPS:
+            plan = self._copy_plan(node, shapes)
+            if plan is not None:
+                return plan
+        raise NotImplementedError(
+            f"the CUDA backend cannot run the extern op '{op}' on the device"
+            + (f" with key {node.attr('key')!r}" if op in ("getitem", "index_backward") else ""))
+
+    def _copy_plan(self, node, shapes):
+        """A list of strided copies (src arg index, shape, src strides/base, dst strides/base),
+        and whether the output is zero-filled first."""
+        op, out_shape = node.op, tuple(node.shape)
+        copies = []
+        if op == "permute":
+            dims = node.attr("dims")
+            src = _c_strides(shapes[0])
+            copies.append((0, out_shape, [src[d] for d in dims], 0, _c_strides(out_shape), 0))
+        elif op == "expand":
+            src_shape = (1,) * (len(out_shape) - len(shapes[0])) + shapes[0]
+            src = _c_strides(src_shape)
+            strides = [0 if s == 1 and t != 1 else st
+                       for s, t, st in zip(src_shape, out_shape, src)]
+            copies.append((0, out_shape, strides, 0, _c_strides(out_shape), 0))
+        elif op == "cat":
+            dim = node.attr("dim")
+            dst = _c_strides(out_shape)
+            offset = 0
+            for k, shape in enumerate(shapes):
+                copies.append((k, shape, _c_strides(shape), 0, dst, offset * dst[dim]))
+                offset += shape[dim]
+        elif op == "getitem":
+            view = _basic_view(shapes[0], node.attr("key"))
+            if view is None or tuple(view[1]) != out_shape:
+                return None
+            offset, shape, strides = view
+            copies.append((0, shape, strides, offset, _c_strides(shape), 0))
+        elif op == "index_backward":
+            view = _basic_view(out_shape, node.attr("key"))
+            if view is None or tuple(view[1]) != shapes[0]:
+                return None
+            offset, shape, strides = view
+            copies.append((0, shape, _c_strides(shape), 0, strides, offset))
+        plan = {"zero": op == "index_backward", "copies": []}
+        for arg, shape, src_strides, src_base, dst_strides, dst_base in copies:
+            n = int(np.prod(shape))
+            plan["copies"].append(dict(
+                arg=arg, n=n, rank=len(shape), shape=_meta(shape),
+                src_strides=_meta(src_strides), dst_strides=_meta(dst_strides),
+                src_base=int(src_base), dst_base=int(dst_base)))
+        return plan
+
+    def _reduce_plan(self, node, in_shape):
+        rank = len(in_shape)
+        if node.op == "sum_to_size":
+            target = tuple(node.attr("shape"))
+            lead = rank - len(target)
+            padded = (1,) * lead + target
+            dims = [d for d in range(rank) if d < lead or (padded[d] == 1 and in_shape[d] != 1)]
+        else:
+            dims = node.attr("dim")
+            dims = list(range(rank)) if dims is None else sorted(dims)
+        return self._fold_plan(node.op, in_shape, dims, node.dtype,
+                               count=int(np.prod([in_shape[d] for d in dims])))
+
+    @staticmethod
+    def _fold_plan(op, in_shape, dims, dtype, count):
+        from .codegen import cuda_runtime
+        strides = _c_strides(in_shape)
+        kept = [d for d in range(len(in_shape)) if d not in dims]
+        return dict(kernel=cuda_runtime.REDUCE[op],
+                    kshape=_meta(in_shape[d] for d in kept),
+                    kstrides=_meta(strides[d] for d in kept), krank=len(kept),
+                    rshape=_meta(in_shape[d] for d in dims),
+                    rstrides=_meta(strides[d] for d in dims), rrank=len(dims),
+                    n_red=int(np.prod([in_shape[d] for d in dims])),
+                    init=cuda_runtime.reduce_identity(op, dtype), count=max(1, count))
+
+    def _matmul_plan(self, node, shapes):
+        a_shape, b_shape = shapes
+        if len(a_shape) < 2 or len(b_shape) < 2:
+            raise NotImplementedError("the CUDA backend's matmul takes operands of at least 2 "
+                                      f"dims, got {list(a_shape)} and {list(b_shape)}")
+        m, k = a_shape[-2:]
+        n = b_shape[-1]
+        batch = tuple(node.shape[:-2])
+        n_batch = int(np.prod(batch))
+
+        def offsets(shape, size):
+            own = shape[:-2]
+            index = np.arange(int(np.prod(own)), dtype=np.int64).reshape(own)
+            padded = index.reshape((1,) * (len(batch) - len(own)) + own)
+            return _meta(np.broadcast_to(padded, batch).ravel() * size)
+
+        return dict(a_offsets=offsets(a_shape, m * k), b_offsets=offsets(b_shape, k * n),
+                    m=int(m), k=int(k), n=int(n), n_batch=n_batch)
+
+    # -- running ----------------------------------------------------------------------------
+    def run(self, arrays):
+        """Outputs (device arrays) from inputs (C-contiguous device arrays, in input order)."""
+        cuda = _cuda()
+        arrays = [_device_input(nid, array) for nid, array in zip(self.inputs, arrays)]
+        env = dict(zip(self.inputs, arrays))
+        partials = {}
+        for i, step in enumerate(self.steps):
+            if isinstance(step, Kernel):
+                plan = self.plans[i]
+                ins = [env[nid].reshape(view) for nid, view in plan["inputs"]]
+                outs = []
+                for nid, shape, dtype, view in plan["outputs"]:
+                    out = cuda.device_array(shape, dtype=dtype)
+                    env[nid] = out
+                    outs.append(out.reshape(view))
+                parts = []
+                for nid, dtype in plan["partials"]:
+                    part = cuda.device_array(plan["blocks"], dtype=dtype)
+                    partials[nid] = part
+                    parts.append(part)
+                self.kernels[i][plan["blocks"], plan["threads"]](*ins, *outs, *parts,
+                                                                 *plan["sizes"])
+            elif isinstance(step, Finish):
+                node = step.node
+                out = cuda.device_array(node.shape, dtype=node.dtype)
+                self._fold(self.finish_plans[i], partials.pop(node.id), out)
+                env[node.id] = out
+            else:
+                env[step.node.id] = self._extern(i, step.node, env)
+            for nid in self.free_after.get(i, ()):
+                env.pop(nid, None)
+        return [None if r is None else env[r.id] for r in self.outputs]
+
+    def _finish_plan(self, node, n_partials):
+        """A Finish step as a fold of the kernel's per-block partials (executor.finish_total on
+        the device: sum/mean/amax/amin of the partials, mean divided by the source's size)."""
+        source_shape = self.graph.by_id[node.refs()[0].id].shape
+        return self._fold_plan(node.op, (n_partials,), [0], node.dtype,
+                               count=int(np.prod(source_shape)))
+
+    def _fold(self, plan, src, out):
+        from .codegen import cuda_runtime
+        blocks, threads = cuda_runtime.launch_1d(max(1, out.size), self.threads, self.max_blocks)
+        plan["kernel"][blocks, threads](_flat(src), _flat(out), plan["kshape"],
+                                        plan["kstrides"], plan["krank"], plan["rshape"],
+                                        plan["rstrides"], plan["rrank"], plan["n_red"],
+                                        plan["init"], plan["count"])
+
+    def _extern(self, i, node, env):
+        from .codegen import cuda_runtime
+        cuda = _cuda()
+        op = node.op
+        plan = self.extern_plans[i]
+        args = [env[r.id] for r in node.refs()]
+        shape, dtype = tuple(node.shape), node.dtype
+        if op == "reshape":
+            return args[0].reshape(shape)
+        out = cuda.device_array(shape, dtype=dtype)
+        if out.size == 0:
+            return out
+        if op in _REDUCE_OPS:
+            self._fold(plan, args[0], out)
+        elif op == "matmul":
+            tile = self.tile or cuda_runtime.TILE
+            kernel = cuda_runtime.matmul_kernel(dtype, tile)
+            limit = cuda_runtime.MAX_GRID_YZ
+            grid = (max(1, -(-plan["n"] // tile)), max(1, min(-(-plan["m"] // tile), limit)),
+                    max(1, min(plan["n_batch"], limit)))
+            kernel[grid, (tile, tile)](_flat(args[0]), _flat(args[1]), _flat(out),
+                                       plan["a_offsets"], plan["b_offsets"], plan["m"],
+                                       plan["k"], plan["n"], plan["n_batch"])
+        else:
+            flat = _flat(out)
+            if plan["zero"]:
+                blocks, threads = cuda_runtime.launch_1d(out.size, self.threads, self.max_blocks)
+                cuda_runtime.fill[blocks, threads](flat, np.dtype(dtype).type(0), out.size)
+            for copy in plan["copies"]:
+                if copy["n"] == 0:
+                    continue
+                blocks, threads = cuda_runtime.launch_1d(copy["n"], self.threads,
+                                                            self.max_blocks)
+                cuda_runtime.strided_copy[blocks, threads](
+                    _flat(args[copy["arg"]]), flat, copy["shape"], copy["src_strides"],
+                    copy["dst_strides"], copy["src_base"], copy["dst_base"], copy["rank"],
+                    copy["n"])
+        return out
