@@ -119,8 +119,17 @@ class CudaProgram:
     @classmethod
     def from_program(cls, program, **options):
         """The CUDA twin of an executor.Program (same graph, steps, inputs and outputs)."""
-        return cls(program.graph, program.steps, [Ref(i) for i in program.inputs],
-                   program.outputs, **options)
+        from .passes.fusion import split_columns
+        return cls(program.graph, split_columns(program.steps, program.graph),
+                   [Ref(i) for i in program.inputs], program.outputs, **options)
+
+    @classmethod
+    def build(cls, graph, provided_ids, outputs, prefix="k", **options):
+        """Fuse `graph` into steps computing `outputs` from the values `provided_ids` (in that
+        order: the program's inputs) and build the CUDA program."""
+        from .passes.fusion import fuse, split_columns
+        steps = split_columns(fuse(graph, set(provided_ids), outputs, prefix=prefix), graph)
+        return cls(graph, steps, [Ref(i) for i in provided_ids], outputs, **options)
 
     # -- planning ---------------------------------------------------------------------------
     def _plan(self, step):

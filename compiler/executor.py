@@ -57,7 +57,7 @@ class Program:
         self.pool = BufferPool()
 
     def _plan(self, step):
-        from .codegen.numba_cpu import kernel_views
+        from .codegen.numba_cpu import column_views, kernel_views
         by_id = self.graph.by_id
         in_views, out_views, space = kernel_views(step, self.graph)
         first = min(d for d in range(len(space)) if d not in step.reduced)
@@ -66,7 +66,9 @@ class Program:
             inputs=[(r.id, view) for r, view in zip(step.inputs, in_views)],
             outputs=[(r.id, tuple(by_id[r.id].shape), by_id[r.id].dtype, view)
                      for r, view in zip(step.outputs, out_views)],
-            partials=[(r.id, by_id[r.id].dtype, n_blocks) for r in step.totals],
+            partials=[(r.id, by_id[r.id].dtype, n_blocks) for r in step.totals] +
+            [(r.id, by_id[r.id].dtype, (n_blocks,) + view)
+             for r, view in zip(step.columns, column_views(step, self.graph))],
             sizes=tuple(int(s) for s in space) + (int(step.block),))
 
     def run(self, arrays):
@@ -84,7 +86,9 @@ class Program:
                     outs.append(out.reshape(view))
                 parts = []
                 for nid, dtype, n_blocks in plan["partials"]:
-                    part = np.empty(n_blocks, dtype=dtype)
+                    # column partials accumulate in place: they start at zero
+                    part = np.empty(n_blocks, dtype=dtype) if type(n_blocks) is int else \
+                        np.zeros(n_blocks, dtype=dtype)
                     partials[nid] = part
                     parts.append(part)
                 self.kernels[i](*ins, *outs, *parts, *plan["sizes"])
@@ -124,6 +128,8 @@ def last_uses(steps, outputs):
 
 def finish_total(node, partial, source_shape):
     """A total reduction's value from its per-block partials."""
+    if partial.ndim > 1:   # a column sum: add the blocks' partial rows
+        return np.asarray(partial.sum(axis=0), dtype=node.dtype).reshape(node.shape)
     if node.op == "amax":
         value = partial.max()
     elif node.op == "amin":

@@ -63,15 +63,16 @@ def test_json_round_trips_through_networkx():
 
 
 def test_explain_names_refusal_break_and_recompile():
-    def column_sums(x):
-        # Summing over rows of a (3, 64) value would stride over 64 kept columns: refused.
-        return (x.exp().sum(0) * 2).sum()
-    compiled = jitgrad.compile(column_sums)
-    report = str(jitgrad.explain(compiled, jitgrad.ones(3, 64, requires_grad=True)))
+    def middle_sums(x):
+        # Summing a (3, 4, 64) value over its middle dim would stride over 64 kept elements
+        # per step: refused (a sum over dim 0 would be a column sum, fused).
+        return (x.exp().sum(1) * 2).sum()
+    compiled = jitgrad.compile(middle_sums)
+    report = str(jitgrad.explain(compiled, jitgrad.ones(3, 4, 64, requires_grad=True)))
     assert "not fused" in report
     assert "a strided reduction (kept inner dims of 64 elements)" in report
-    report = str(jitgrad.explain(compiled, jitgrad.ones(5, 64, requires_grad=True)))
-    assert "recompiled: input 0 shape changed [3, 64] -> [5, 64]" in report
+    report = str(jitgrad.explain(compiled, jitgrad.ones(5, 4, 64, requires_grad=True)))
+    assert "recompiled: input 0 shape changed [3, 4, 64] -> [5, 4, 64]" in report
 
     def branchy(x):
         return x * 2 if x.sum().item() > 0 else x * 3

@@ -80,6 +80,7 @@ class _Renderer:
         self.input_index = {r.id: i for i, r in enumerate(kernel.inputs)}
         self.output_index = {r.id: i for i, r in enumerate(kernel.outputs)}
         self.total_index = {r.id: i for i, r in enumerate(kernel.totals)}
+        self.column_index = {r.id: i for i, r in enumerate(kernel.columns)}
         self._schedule()
 
     # -- analysis ---------------------------------------------------------------------------
@@ -112,8 +113,9 @@ class _Renderer:
         for ref in self.k.outputs:
             if self.store_is_inner(ref.id):
                 store_pass[ref.id] = ready[ref.id]
+        # totals and column sums accumulate when their source is ready
         total_pass = {r.id: ready.get(self.root(self.members[r.id].refs()[0].id), 0)
-                      for r in self.k.totals}
+                      for r in self.k.totals + self.k.columns}
         passes = [p + 1 for p in compute_pass.values()] + [p + 1 for p in store_pass.values()]
         passes += [p + 1 for rid, p in total_pass.items()
                    if self.is_inner(self.members[rid].refs()[0].id)]
@@ -179,11 +181,13 @@ class _Renderer:
         params = [f"in_{i}" for i in range(len(k.inputs))] + \
                  [f"out_{i}" for i in range(len(k.outputs))] + \
                  [f"part_{i}" for i in range(len(k.totals))] + \
+                 [f"col_{i}" for i in range(len(k.columns))] + \
                  [f"s{d}" for d in range(self.rank)] + ["block"]
         out.append(f"def {k.name}({', '.join(params)}):")
         for n in k.nodes:
             kind = " (alias)" if n.id in k.aliases else " (row reduction)" if n.id in k.row \
-                else " (total reduction)" if n.id in k.total else ""
+                else " (total reduction)" if n.id in k.total else \
+                " (column sum)" if n.id in k.column else ""
             value = format_value(n)
             if self.dynamic:  # sizes stay out of the source, so every size shares the kernel
                 value = value.split("[")[0] + "[" + ",".join("?" for _ in n.shape) + "]"
@@ -221,15 +225,23 @@ class _Renderer:
         k = self.k
         computes = [self.compute(n) for n in k.nodes
                     if not (n.id in k.aliases or n.id in k.row or n.id in k.total or
-                            self.is_inner(n.id)) and self.ready[n.id] == stage]
+                            n.id in k.column or self.is_inner(n.id)) and
+                    self.ready[n.id] == stage]
         stores = [f"out_{self.output_index[r.id]}[{self.index(r.id)}] = {self.name(r.id)}"
                   for r in k.outputs
                   if not self.store_is_inner(r.id) and self.ready[r.id] == stage]
-        for rid in self.total_index:
+        for rid in list(self.total_index) + list(self.column_index):
             src = self.members[rid].refs()[0].id
             if not self.is_inner(src) and self.total_pass[rid] == stage:
-                stores.append(self._accumulate(self.members[rid], f"t{rid}", src))
+                stores.append(self._accumulate(self.members[rid], self._target(rid), src))
         return computes, stores
+
+    def _target(self, rid):
+        """Where a total or column sum accumulates: a per-block scalar, or this block's row of
+        the column partials."""
+        if rid in self.column_index:
+            return f"col_{self.column_index[rid]}[b, {self.index(rid)}]"
+        return f"t{rid}"
 
     def emit_stage(self, out, ind, stage):
         computes, stores = self.stage_work(stage)
@@ -261,7 +273,7 @@ class _Renderer:
                   for n in reductions]
         lines += [f"{inner}out_{self.output_index[vid]}[{self.index(vid)}] = {self.name(vid)}"
                   for vid in stores]
-        lines += [f"{inner}{self._accumulate(self.members[rid], f't{rid}', src)}"
+        lines += [f"{inner}{self._accumulate(self.members[rid], self._target(rid), src)}"
                   for rid in totals for src in [self.members[rid].refs()[0].id]]
         return lines
 
@@ -294,6 +306,12 @@ def kernel_views(kernel, graph):
     return ([renderer.aligned(r.id) for r in kernel.inputs],
             [renderer.aligned(r.id) for r in kernel.outputs],
             renderer.space)
+
+
+def column_views(kernel, graph):
+    """The aligned shape of each column sum (its per-block partials add a leading dim)."""
+    renderer = _Renderer(kernel, graph)
+    return [renderer.aligned(r.id) for r in kernel.columns]
 
 
 def module_source(kernels):

@@ -17,6 +17,10 @@ from jitgrad.ops import REGISTRY
 from ..ir import Ref
 
 ROW_REDUCTIONS = {"sum", "mean", "amax", "amin", "sum_to_size"}
+# Sums over outer dim 0 (a bias or layer-norm gain's gradient, the j-sum of pair forces) are
+# accumulated per block into a partial array that a Finish step adds up: kernels with them run
+# in at most this many blocks, so the partials stay small.
+COLUMN_BLOCKS = 16
 # A reduced dim that is not innermost is fused only if the kept dims inside it hold at most this
 # many elements (the (N, N, 3) pairwise sum over j: 3), so its loop stays cache-friendly.
 MAX_INNER_STRIDE = 16
@@ -33,9 +37,11 @@ class Kernel:
     place: dict = field(default_factory=dict)      # node id -> space dims of its tensor's dims
     row: dict = field(default_factory=dict)        # reduction id -> reduced dims (== R)
     total: dict = field(default_factory=dict)     # reduction id -> True (all dims reduced)
+    column: dict = field(default_factory=dict)     # sum over outer dim 0 -> True (per block)
     inputs: list = field(default_factory=list)     # Refs read from outside
     outputs: list = field(default_factory=list)    # Refs materialised (not totals)
     totals: list = field(default_factory=list)     # Refs of total reductions (finished outside)
+    columns: list = field(default_factory=list)    # Refs of column sums (finished outside)
     block: int = 1                                 # outer dim 0 iterations per block
     refused: list = field(default_factory=list)    # (node id, reason) for explain
 
@@ -102,6 +108,12 @@ class _Builder:
     def member(self, ref_id):
         return ref_id in self.kernel.vary
 
+    def outside(self, ref_id):
+        """Whether a member is only finished after the kernel (a total or a column sum)."""
+        k = self.kernel
+        root = k.aliases.get(ref_id, ref_id)
+        return root in k.total or root in k.column
+
     def aligned(self, ref_id, by_id):
         """Whether a member's tensor sits where broadcasting its shape would read it."""
         k = self.kernel
@@ -109,7 +121,7 @@ class _Builder:
 
     def vary_of(self, arg, by_id):
         if self.member(arg.id):
-            if not self.aligned(arg.id, by_id):
+            if not self.aligned(arg.id, by_id) or self.outside(arg.id):
                 return None
             return self.kernel.vary[arg.id]
         shape = by_id[arg.id].shape
@@ -135,7 +147,7 @@ class _Builder:
                     k.nodes.append(node)
                     return None
                 return "a view of a value from outside the kernel"
-            if k.aliases.get(src.id, src.id) in k.total:
+            if self.outside(src.id):
                 return "uses a total reduction inside its own kernel"
             if node.op == "reshape" and not _only_unit_dims_change(by_id[src.id].shape,
                                                                    node.shape):
@@ -170,6 +182,13 @@ class _Builder:
                 return None
             if not dims:
                 return "reduces no dim of the kernel's space"
+            if dims == {0} and node.op in ("sum", "sum_to_size") and \
+                    0 not in (self.r_dims or ()):
+                k.column[node.id] = True
+                k.vary[node.id] = vary - dims
+                k.place[node.id] = tuple(d for d in sorted(all_dims) if d != 0)
+                k.nodes.append(node)
+                return None
             inside = int(np.prod([f for d, f in enumerate(k.space) if d > max(dims)
                                   and d not in dims]))
             if inside > MAX_INNER_STRIDE:
@@ -179,6 +198,8 @@ class _Builder:
             if self.r_dims is None:
                 if any(m.id in k.total for m in k.nodes):
                     return "a row reduction after a total reduction"
+                if 0 in dims and k.column:
+                    return "reduces the dim the kernel's column sums run over"
                 self.r_dims = dims
                 k.reduced = dims
             elif dims != self.r_dims:
@@ -197,7 +218,7 @@ class _Builder:
             v = self.vary_of(r, by_id)
             if v is None:
                 return "an input does not broadcast into the kernel"
-            if self.member(r.id) and k.aliases.get(r.id, r.id) in k.total:
+            if self.member(r.id) and self.outside(r.id):
                 return "uses a total reduction inside its own kernel"
             vary |= v
         k.vary[node.id] = vary
@@ -311,6 +332,8 @@ def _finish_steps(steps, users, outputs, by_id, refusals):
                 continue
             if n.id in step.total:
                 step.totals.append(Ref(n.id))
+            elif n.id in step.column:
+                step.columns.append(Ref(n.id))
             else:
                 step.outputs.append(Ref(n.id))
         outer = [s for d, s in enumerate(step.space) if d not in step.reduced]
@@ -319,8 +342,35 @@ def _finish_steps(steps, users, outputs, by_id, refusals):
         # Blocks of about 4096 elements along outer dim 0: the unit of parallel work, a
         # vectorisable inner loop, and one partial per total reduction.
         step.block = max(1, 4096 // max(1, inner * row))
+        if step.columns:
+            step.block = max(step.block, -(-step.space[0] // COLUMN_BLOCKS))
         step.refused = [(nid, reason) for nid, name, reason in refusals if name == step.name]
         result.append(step)
-        for ref in step.totals:
+        for ref in step.totals + step.columns:
             result.append(Finish(by_id[ref.id], step.name))
+    return result
+
+
+def split_columns(steps, graph):
+    """The steps with each kernel's column sums taken out as extern reductions of stored
+    values (for a backend whose kernels do not accumulate per-block partial arrays)."""
+    from dataclasses import replace
+    by_id = graph.by_id
+    result = []
+    for step in steps:
+        if isinstance(step, Finish) and any(isinstance(s, Kernel) and s.name == step.kernel and
+                                            Ref(step.node.id) in s.columns for s in steps):
+            continue
+        if not isinstance(step, Kernel) or not step.columns:
+            result.append(step)
+            continue
+        ids = {r.id for r in step.columns}
+        kernel = replace(step, nodes=[n for n in step.nodes if n.id not in ids], column={},
+                         columns=[], outputs=list(step.outputs))
+        for r in step.columns:
+            src = by_id[r.id].refs()[0]
+            if src not in kernel.outputs and src not in kernel.inputs:
+                kernel.outputs.append(src)
+        result.append(kernel)
+        result.extend(Extern(by_id[r.id]) for r in step.columns)
     return result
