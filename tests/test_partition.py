@@ -249,3 +249,24 @@ def test_column_sums_fused(fn, shapes):
     (variant,) = compiled.variants.values()
     steps = variant.forward.steps + variant.backward.steps
     assert any(getattr(s, "columns", None) for s in steps)
+
+
+def test_row_buffer_keeps_exp_between_passes():
+    # softmax(x) * t summed: the exp of the sum pass is kept in a per-block row buffer for the
+    # normalising pass instead of being recomputed; shape large enough for the parallel loop.
+    def f(x, t):
+        return (jitgrad.softmax(x * 0.5, dim=-1) * t).sum()
+    rng = np.random.default_rng(5)
+    data = [rng.standard_normal((300, 257)).astype(np.float32) for _ in range(2)]
+    compiled = jitgrad.compile(f)
+    results = []
+    for fn in (f, compiled):
+        x = jitgrad.tensor(data[0], requires_grad=True)
+        out = fn(x, jitgrad.tensor(data[1]))
+        out.backward()
+        results.append((out.item(), x.grad.numpy()))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-5)
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-4, atol=1e-7)
+    (variant,) = compiled.variants.values()
+    forward = variant.kernel_sources[0]
+    assert "prange" in forward and "rb" in forward and "= rb" in forward

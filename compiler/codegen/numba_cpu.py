@@ -24,6 +24,9 @@ _RENAME = {"max({0}, {1})": "fmax({0}, {1})", "min({0}, {1})": "fmin({0}, {1})",
 # A libm call stops the whole fused loop from vectorising, so every function that codegen.vecmath
 # has goes through it (its sin/cos lose to NumPy alone, but win inside a fused loop).
 _VECTOR_MATH = {"exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid", "erf"}
+# Inner values worth keeping in a row buffer when a later pass needs them again, rather than
+# recomputing them (a softmax's exp in its sum pass and its normalising pass).
+_EXPENSIVE = _VECTOR_MATH | {"pow", "sqrt", "rsqrt"}
 _ACCUMULATE = {"sum": ("{acc} += {v}", "0.0"), "sum_to_size": ("{acc} += {v}", "0.0"),
                "mean": ("{acc} += {v}", "0.0"), "amax": ("{acc} = fmax({acc}, {v})", "-np.inf"),
                "amin": ("{acc} = fmin({acc}, {v})", "np.inf")}
@@ -77,6 +80,7 @@ class _Renderer:
         # Small kernels gain nothing from vectorised math, and its inlined polynomials make
         # large straight-line kernels slow to compile: they call libm instead.
         self.vector_math = int(np.prod(self.space)) >= VECTOR_MATH_THRESHOLD
+        self.row_cache = {}   # inner value id -> the pass that computes it into a row buffer
         self.input_index = {r.id: i for i, r in enumerate(kernel.inputs)}
         self.output_index = {r.id: i for i, r in enumerate(kernel.outputs)}
         self.total_index = {r.id: i for i, r in enumerate(kernel.totals)}
@@ -156,12 +160,16 @@ class _Renderer:
     def compute(self, node):
         return f"v{node.id} = {_expression(node, self.operands(node), self.vector_math)}"
 
-    def inner_closure(self, targets):
-        """Inner member nodes (and inner loads) needed to compute `targets` in one pass."""
+    def inner_closure(self, targets, p=0):
+        """Inner member nodes (and inner loads) needed to compute `targets` in pass p; a value
+        an earlier pass kept in a row buffer is a load."""
         needed, loads, stack = set(), set(), [self.root(t) for t in targets]
         while stack:
             vid = stack.pop()
             if vid in needed:
+                continue
+            if self.row_cache.get(vid, p) < p:
+                loads.add(vid)
                 continue
             if vid not in self.members:
                 if self.is_inner(vid):
@@ -198,6 +206,10 @@ class _Renderer:
         out.append(f"    n_blocks = (s{first} + block - 1) // block")
         out.append(f"    for b in {loop}(n_blocks):")
         ind = "        "
+        self.plan_row_cache()
+        for vid in self.row_cache:
+            out.append(f"{ind}rb{vid} = np.empty(s{min(self.r_dims)}, "
+                       f"dtype=np.{self.members[vid].dtype.name})")
         for rid in self.total_index:
             out.append(f"{ind}t{rid} = {self._identity(self.members[rid])}")
         out.append(f"{ind}for i{first} in range(b * block, min(s{first}, b * block + block)):")
@@ -261,13 +273,30 @@ class _Renderer:
             [self.members[rid].refs()[0].id for rid in totals]
         if not targets:
             return None
-        return (reductions, stores, totals) + self.inner_closure(targets)
+        return (reductions, stores, totals) + self.inner_closure(targets, p)
+
+    def load(self, vid):
+        if vid in self.row_cache:
+            return f"v{vid} = rb{vid}[j{min(self.r_dims)}]"
+        return f"{self.name(vid)} = in_{self.input_index[vid]}[{self.index(vid)}]"
+
+    def plan_row_cache(self):
+        """Keep expensive inner values that two or more passes need in per-block row buffers
+        (one reduced dim only)."""
+        if len(self.r_dims) != 1 or self.n_passes < 2:
+            return
+        first = {}
+        for p in range(self.n_passes):
+            work = self.pass_work(p)
+            for n in (work[3] if work else ()):
+                if n.op in _EXPENSIVE:
+                    first.setdefault(n.id, []).append(p)
+        self.row_cache = {vid: passes[0] for vid, passes in first.items() if len(passes) > 1}
 
     def pass_body(self, inner, work):
         """The lines inside a pass's loop over R: loads, inner nodes, accumulations, stores."""
         reductions, stores, totals, nodes, loads = work
-        lines = [f"{inner}{self.name(vid)} = in_{self.input_index[vid]}[{self.index(vid)}]"
-                 for vid in loads]
+        lines = [f"{inner}{self.load(vid)}" for vid in loads]
         lines += [f"{inner}{self.compute(n)}" for n in nodes]
         lines += [f"{inner}{self._accumulate(n, f'v{n.id}', n.refs()[0].id)}"
                   for n in reductions]
@@ -289,6 +318,8 @@ class _Renderer:
             out.append(f"{inner}for j{d} in range(s{d}):")
             inner += "    "
         out.extend(self.pass_body(inner, work))
+        out.extend(f"{inner}rb{n.id}[j{min(self.r_dims)}] = v{n.id}" for n in nodes
+                   if self.row_cache.get(n.id) == p)
         for n in reductions:
             if n.op == "mean":
                 count = " * ".join(f"s{d}" for d in sorted(self.r_dims))
