@@ -17,7 +17,10 @@ from .explain import compare, explain  # noqa: E402,F401
 
 
 def compile(fn=None, *, backend="cpu", dynamic=False, fullgraph=False, **options):
-    """Compile `fn`; usable as `compile(fn)`, `@compile` and `@compile(backend=...)`."""
+    """Compile `fn`; usable as `compile(fn)`, `@compile` and `@compile(backend=...)`.
+
+    backend: "cpu" (Numba CPU kernels), "cuda" (numba.cuda kernels; the tensor inputs must live
+    on the device; a call whose inputs all do gets it without asking) or "eager"."""
     if fn is None:
         return lambda f: CompiledFunction(f, backend, dynamic, fullgraph, **options)
     return CompiledFunction(fn, backend, dynamic, fullgraph, **options)

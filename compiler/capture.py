@@ -27,7 +27,7 @@ class GraphBreak(Exception):
 
 
 # Ops the CPU backend does not capture yet; calls that use them run eagerly.
-UNSUPPORTED = {"max_dim", "min_dim", "index_put", "floor_divide", "remainder"}
+UNSUPPORTED = {"max_dim", "min_dim", "index_put", "floor_divide", "remainder", "to_device"}
 
 _JITGRAD_DIR = os.path.dirname(jitgrad.__file__)
 _COMPILER_DIR = os.path.dirname(__file__)
@@ -189,7 +189,7 @@ def capture(fn, args, kwargs, need_backward):
             tracer.role = "backward"
             seeds = []
             for k, o in enumerate(diff_outputs):
-                seed = Tensor._make(np.ones_like(o._data))
+                seed = jitgrad.ones_like(o)
                 tracer._add("input", (), {"name": f"grad_out{k}"}, seed._data)
                 seeds.append(seed)
             targets = [p for p in proxies if p._requires_grad]

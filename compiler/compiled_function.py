@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 
-from jitgrad import errors
+from jitgrad import errors, tracing
 from jitgrad.autograd.grad_fn import Node, gradient_edge, raise_modified
 from jitgrad.autograd.grad_mode import ENABLED
 from jitgrad.tensor import Tensor
@@ -21,8 +21,14 @@ from .passes.fusion import Kernel
 MAX_VARIANTS = 8
 
 
+def _cuda():
+    from . import cuda_eager
+    return cuda_eager
+
+
 def _signature(args, kwargs, inputs):
-    tensors = tuple((t._data.shape, t._data.dtype.str, t._requires_grad) for t in inputs)
+    tensors = tuple((t._data.shape, t._data.dtype.str, t._requires_grad,
+                     type(t._data) is np.ndarray) for t in inputs)
     others = repr(_strip_tensors((args, kwargs)))
     return (tensors, others, ENABLED.get())
 
@@ -50,6 +56,9 @@ def _describe_change(old, new):
             return f"input {i} dtype changed {np.dtype(a[1]).name} -> {np.dtype(b[1]).name}"
         if a[2] != b[2]:
             return f"input {i} requires_grad changed {a[2]} -> {b[2]}"
+        if a[3] != b[3]:
+            where = {True: "cpu", False: "cuda:0"}
+            return f"input {i} device changed {where[a[3]]} -> {where[b[3]]}"
     return "non-tensor arguments changed"
 
 
@@ -64,9 +73,10 @@ def _alias(tensor, kind):
 class Variant:
     """One compiled specialisation: forward and backward programs plus runtime metadata."""
 
-    def __init__(self, cap, signature, dynamic=False):
+    def __init__(self, cap, signature, dynamic=False, backend="cpu"):
         self.signature = signature
         self.dynamic = dynamic
+        self.backend = backend       # "cpu": executor.Program; "cuda": cuda_executor.CudaProgram
         self.kernel_sources = []     # generated module sources, for dumps
         self.backward_failed = None  # why the backward program could not run, if it could not
         self.events = []             # the owning CompiledFunction's event log
@@ -115,6 +125,14 @@ class Variant:
 
     def _compile(self, graph, provided_ids, prefix):
         from .ir import Ref
+        if self.backend == "cuda":
+            from .cuda_eager import OPTIONS
+            from .cuda_executor import CudaProgram
+            program = CudaProgram.build(graph, provided_ids, graph.outputs, prefix=prefix,
+                                        dynamic=self.dynamic, **OPTIONS)
+            if program.source:
+                self.kernel_sources.append(program.source)
+            return program
         provided = set(provided_ids)
         steps = passes.fuse(graph, provided, graph.outputs, prefix=prefix)
         rendered = []
@@ -163,18 +181,28 @@ class CompiledFunctionBackward(Node):
         self._check_versions(self.saved_inputs)
         variant = self.variant
         graph = variant.capture.graph
+        cuda = variant.backend == "cuda"
         grads = []
         for g, k in zip(grad_outputs, variant.diff_outputs):
             if g is None:   # an output whose gradient never arrived: zeros of its shape
                 node = graph.by_id[graph.outputs[k].id]
-                g = np.zeros(node.shape, dtype=node.dtype)
+                g = np.zeros(node.shape, dtype=node.dtype) if not cuda else \
+                    Tensor._make(_cuda().full(node.shape, node.dtype, 0))
             grads.append(g)
-        if F is NUMPY_OPS:
-            grads = [np.asarray(g) for g in grads]
+        # The compiled backward runs unless a graph of the backward is wanted: create_graph
+        # (grad mode is on while the engine runs) or a tracer recording it. A graph with CUDA
+        # nodes has the engine pass Tensors (as_tensor).
+        as_tensor = F is not NUMPY_OPS
+        if not as_tensor or (not ENABLED.get() and tracing.CURRENT.get() is None):
+            grads = [g._data if isinstance(g, Tensor) else np.asarray(g) for g in grads]
+            lifted = [t._data for t in variant.lifted]
+            if cuda:
+                grads = [_cuda().contiguous(g) for g in grads]
+                lifted = [_cuda().contiguous(a) for a in lifted]
             values = []
             for kind, k in variant.backward_sources:
                 values.append(self.saved_arrays[k] if kind == "saved" else
-                              grads[k] if kind == "grad" else variant.lifted[k]._data)
+                              grads[k] if kind == "grad" else lifted[k])
             if variant.backward_failed is None:
                 try:
                     result = variant.backward.run(values)
@@ -185,7 +213,10 @@ class CompiledFunctionBackward(Node):
                                            f"{variant.backward_failed}); backward runs "
                                            "eagerly"))
             if variant.backward_failed is not None:
+                grads = [Tensor._make(g) for g in grads]
                 result = [None if g is None else g._data for g in self._eager_backward(grads)]
+            if as_tensor:
+                result = [None if r is None else Tensor._make(r) for r in result]
         else:
             result = self._eager_backward(grads)
         return tuple(result[:len(self.next_functions)])
@@ -224,8 +255,8 @@ class CompiledFunction:
                  max_variants=MAX_VARIANTS):
         if not callable(fn):
             raise TypeError(f"jitgrad.compile expects a callable, got {type(fn).__name__}")
-        if backend not in ("cpu", "eager"):
-            raise ValueError(f"unknown backend {backend!r}; expected 'cpu' or 'eager'")
+        if backend not in ("cpu", "cuda", "eager"):
+            raise ValueError(f"unknown backend {backend!r}; expected 'cpu', 'cuda' or 'eager'")
         self.fn = fn
         self.backend = backend
         self.dynamic = dynamic
@@ -291,9 +322,22 @@ class CompiledFunction:
             change = _describe_change(next(reversed(self.variants)), signature)
         built_before = cache.STATS["compiled_modules"]
         need_backward = ENABLED.get() and any(t._requires_grad for t in inputs)
+        backend = self._backend(inputs)
+        if backend is None:
+            reason = GraphBreak("tensor inputs on the CPU and on the CUDA device")
+            self.breaks[signature] = reason
+            self.events.append(("graph break", reason.reason))
+            return None
         try:
             cap, _ = capture(self.fn, args, kwargs, need_backward)
-            variant = Variant(cap, signature, self.dynamic)
+            variant = Variant(cap, signature, self.dynamic, backend)
+        except NotImplementedError as error:   # an op the CUDA backend cannot run yet
+            if self.fullgraph:
+                raise
+            reason = GraphBreak(f"not supported on CUDA yet: {error}")
+            self.breaks[signature] = reason
+            self.events.append(("graph break", reason.reason))
+            return None
         except GraphBreak as graph_break:
             if self.fullgraph:
                 raise RuntimeError(f"jitgrad.compile(fullgraph=True): graph break: "
@@ -317,6 +361,21 @@ class CompiledFunction:
                             "backward kernels"))
         return variant
 
+    def _backend(self, inputs):
+        """"cuda" when asked for or when the tensor inputs live on the device, "cpu" when they
+        live on the CPU; None (run eagerly, which accepts CPU scalars among CUDA tensors and
+        raises PyTorch's error for others) when they are on both."""
+        on_device = [type(t._data) is not np.ndarray for t in inputs]
+        if all(on_device) and (on_device or self.backend == "cuda"):
+            return "cuda"
+        if not any(on_device):
+            if self.backend == "cuda" and inputs:
+                raise RuntimeError(f"jitgrad.compile({self.__name__}, backend='cuda'): the "
+                                   "tensor inputs are on the cpu; move them to the device "
+                                   "with .cuda()")
+            return "cpu"
+        return None
+
     def _run(self, variant, inputs, args, kwargs):
         fn = self.fn
 
@@ -324,6 +383,8 @@ class CompiledFunction:
             return fn(*args, **kwargs)
 
         arrays = [t._data for t in inputs] + [t._data for t in variant.lifted]
+        if variant.backend == "cuda":
+            arrays = [_cuda().contiguous(a) for a in arrays]
         results = variant.forward.run(arrays)
         outputs = results[:variant.n_outputs]
         saved = results[variant.n_outputs:]
@@ -336,6 +397,7 @@ class CompiledFunction:
                 t._requires_grad for t in grad_inputs + variant.lifted):
             targets = grad_inputs + [t for t in variant.lifted if t._requires_grad]
             node = CompiledFunctionBackward(variant, saved, list(inputs), targets, rerun)
+            node._cuda = variant.backend == "cuda"
             node.next_functions = tuple(gradient_edge(t) for t in targets)
             node.meta = tuple((t._data.shape, t._data.dtype) for t in targets)
             for k, index in enumerate(variant.diff_outputs):

@@ -34,6 +34,7 @@ from .autograd.grad_mode import (no_grad, enable_grad, set_grad_enabled,  # noqa
                                  inference_mode, is_grad_enabled, is_inference_mode_enabled)
 from . import autograd  # noqa: E402
 from . import nn  # noqa: E402
+from . import cuda  # noqa: E402  (numba.cuda loads only when a CUDA function is called)
 from .nn.functional import softmax, log_softmax  # noqa: E402
 from . import optim  # noqa: E402
 
@@ -63,7 +64,10 @@ def broadcast_shapes(*shapes):
 
 
 def result_type(tensor1, tensor2):
-    args = [t._data if isinstance(t, Tensor) else t for t in (tensor1, tensor2)]
+    import numpy
+    # a tensor's rank and dtype decide (a CUDA tensor's memory is not read)
+    args = [numpy.zeros((1,) * t.ndim, t._data.dtype) if isinstance(t, Tensor) else t
+            for t in (tensor1, tensor2)]
     return _dtypes.from_numpy_dtype(_dtypes.result_type(*args))
 
 
@@ -76,7 +80,8 @@ def get_num_threads():
 
 
 def compile(fn=None, *, backend="cpu", dynamic=False, fullgraph=False, **options):
-    """Compile `fn` into fused kernels (see the `compiler` package); also a decorator."""
+    """Compile `fn` into fused kernels (see the `compiler` package); also a decorator.
+    backend="cuda", or inputs on the CUDA device, builds CUDA kernels."""
     from compiler import compile as _compile
     return _compile(fn, backend=backend, dynamic=dynamic, fullgraph=fullgraph, **options)
 

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 
 from . import dtypes
-from .device import check_device
+from .device import CPU, check_device
 from .tensor import Tensor
 
 _generator = [np.random.default_rng(0)]
@@ -22,7 +22,10 @@ seed = manual_seed
 
 
 def _finish(array, requires_grad, device=None):
-    check_device(device)
+    """A new leaf holding `array` (made on the host), on `device`: a CUDA device gets a copy."""
+    if device is not None and device is not CPU and check_device(device).type == "cuda":
+        from .cuda import backend
+        array = backend().to_device(array)
     t = Tensor._make(array)
     if requires_grad:
         t._set_requires_grad(
@@ -59,21 +62,58 @@ def _unwrap_nested(data):
     return data
 
 
+def _device_source(data):
+    """Whether `data` is device memory: a CUDA tensor, a numba device array, or an object with
+    the CUDA Array Interface (CuPy, a torch CUDA tensor, ...)."""
+    if isinstance(data, Tensor):
+        return type(data._data) is not np.ndarray
+    return hasattr(data, "__cuda_array_interface__") or getattr(data, "__cuda_ndarray__", False)
+
+
+def _from_device(data, dtype, device, copy):
+    """A CUDA tensor over device memory (`data` as in _device_source): shared, or copied on
+    the device; a dtype conversion also runs there. device="cpu" copies to the host."""
+    from .cuda import backend
+    cuda = backend()
+    source = data if isinstance(data, Tensor) else Tensor._make(cuda.from_cuda_array(data))
+    source = source.detach()
+    out = source
+    if device is not None and check_device(device).type == "cpu":
+        host = _finish(np.array(source._host(), copy=True), False)
+        return host if dtype is None else host.to(dtype)
+    if dtype is not None and dtypes.to_numpy_dtype(dtype) != source._data.dtype:
+        out = source.to(dtype)
+    elif copy:
+        out = Tensor._make(cuda.copy(source._data))
+    dtypes.from_numpy_dtype(out._data.dtype)
+    return out
+
+
 def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False):
     if isinstance(data, Tensor):
         warnings.warn("To copy construct from a tensor, it is recommended to use "
                       "sourceTensor.detach().clone() or "
                       "sourceTensor.detach().clone().requires_grad_(True), rather than "
                       "torch.tensor(sourceTensor).", UserWarning, stacklevel=2)
+    if _device_source(data):
+        # matches torch: torch.tensor always copies (here on the device)
+        out = _from_device(data, dtype, device, copy=True)
+        if requires_grad:
+            out._set_requires_grad(
+                True, "Only Tensors of floating point and complex dtype can require gradients")
+        return out
     return _finish(_infer_array(data, dtype), requires_grad, device)
 
 
 def as_tensor(data, dtype=None, device=None):
+    if _device_source(data):
+        return _from_device(data, dtype, device, copy=False)   # shares the memory
     if isinstance(data, Tensor):
-        return data if dtype is None else data.to(dtype)
+        data = data if dtype is None else data.to(dtype)
+        return data if device is None else data.to(device)
     if isinstance(data, np.ndarray) and (dtype is None or
                                          dtypes.to_numpy_dtype(dtype) == data.dtype):
-        return from_numpy(data)
+        return from_numpy(data) if device is None else from_numpy(data).to(device)
     return tensor(data, dtype=dtype, device=device)
 
 
@@ -123,7 +163,8 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
 def _like(fill):
     def create(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
         np_dtype = dtypes.to_numpy_dtype(dtype) or input._data.dtype
-        return _finish(fill(input._data.shape, np_dtype), requires_grad, device)
+        return _finish(fill(input._data.shape, np_dtype), requires_grad,
+                       input.device if device is None else device)
     return create
 
 
@@ -132,9 +173,10 @@ ones_like = _like(np.ones)
 empty_like = _like(np.zeros)
 
 
-def full_like(input, fill_value, *, dtype=None, requires_grad=False):
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False):
     np_dtype = dtypes.to_numpy_dtype(dtype) or input._data.dtype
-    return _finish(np.full(input._data.shape, fill_value, dtype=np_dtype), requires_grad)
+    return _finish(np.full(input._data.shape, fill_value, dtype=np_dtype), requires_grad,
+                   input.device if device is None else device)
 
 
 def _random(draw):
@@ -152,12 +194,14 @@ randn = _random(lambda rng, size: rng.standard_normal(size))
 rand = _random(lambda rng, size: rng.random(size))
 
 
-def randn_like(input, *, dtype=None, requires_grad=False):
-    return randn(input._data.shape, dtype=dtype or input.dtype, requires_grad=requires_grad)
+def randn_like(input, *, dtype=None, device=None, requires_grad=False):
+    return randn(input._data.shape, dtype=dtype or input.dtype, requires_grad=requires_grad,
+                 device=input.device if device is None else device)
 
 
-def rand_like(input, *, dtype=None, requires_grad=False):
-    return rand(input._data.shape, dtype=dtype or input.dtype, requires_grad=requires_grad)
+def rand_like(input, *, dtype=None, device=None, requires_grad=False):
+    return rand(input._data.shape, dtype=dtype or input.dtype, requires_grad=requires_grad,
+                device=input.device if device is None else device)
 
 
 def randint(low, high=None, size=None, *, dtype=None, device=None, requires_grad=False):
@@ -213,15 +257,19 @@ def _bind():
     def new(fill):
         def method(self, *size, dtype=None, device=None, requires_grad=False):
             np_dtype = dtypes.to_numpy_dtype(dtype) or self._data.dtype
-            return _finish(fill(_size(size), np_dtype), requires_grad, device)
+            return _finish(fill(_size(size), np_dtype), requires_grad,
+                           self.device if device is None else device)
         return method
     Tensor.new_zeros = new(np.zeros)
     Tensor.new_ones = new(np.ones)
     Tensor.new_empty = new(np.zeros)
-    Tensor.new_full = lambda self, size, fill_value, *, dtype=None, requires_grad=False: \
-        full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad)
-    Tensor.new_tensor = lambda self, data, *, dtype=None, requires_grad=False: tensor(
-        data, dtype=dtype or self.dtype, requires_grad=requires_grad)
+    Tensor.new_full = lambda self, size, fill_value, *, dtype=None, device=None, \
+        requires_grad=False: full(size, fill_value, dtype=dtype or self.dtype,
+                                  requires_grad=requires_grad,
+                                  device=self.device if device is None else device)
+    Tensor.new_tensor = lambda self, data, *, dtype=None, device=None, requires_grad=False: \
+        tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad,
+               device=self.device if device is None else device)
 
 
 _bind()

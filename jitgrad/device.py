@@ -1,4 +1,5 @@
-"""Devices: jitgrad's eager tensors live on the CPU."""
+"""Devices: the CPU, and CUDA device 0 (tensors there hold numba device arrays; see
+jitgrad/cuda.py, which loads numba.cuda only when a CUDA device is used)."""
 
 
 class device:
@@ -35,14 +36,20 @@ class device:
 
 
 CPU = device("cpu")
+CUDA = device("cuda", 0)
 
 
 def check_device(value):
-    """Accept None or a CPU device; a CUDA device needs the CUDA target (not in eager jitgrad)."""
+    """None (the CPU) or a device spelling ("cpu", "cuda", "cuda:0", a device) as the device a
+    tensor lives on: "cuda" means cuda:0. A CUDA device must be available (numba.cuda sees a
+    GPU, or Numba's CUDA simulator is on); only device 0 is supported."""
     if value is None:
         return CPU
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = device("cuda", value)   # matches torch: an int is a CUDA device index
     d = device(value) if not isinstance(value, device) else value
-    if d.type != "cpu":
-        raise RuntimeError("jitgrad eager tensors live on the CPU; device "
-                           f"'{d}' is not available")
-    return d
+    if d.type == "cpu":
+        return CPU
+    from . import cuda
+    cuda.require(d.index or 0)
+    return CUDA

@@ -13,6 +13,9 @@ from .tensor import Tensor
 
 _ndarray = np.ndarray
 _tracer = tracing.CURRENT
+# Set by jitgrad.cuda.backend() when the first tensor goes to a CUDA device; until then the
+# CPU paths pay one test of this flag per op and nothing else.
+_cuda_active = False
 
 
 def _common_dtype(arrays, to_float):
@@ -126,6 +129,8 @@ def _translate_value_error(spec, arrays, error):
 
 def apply(spec, args, attrs=None):
     """Run `spec` on `args` (Tensors and Python scalars) and return the result Tensor(s)."""
+    if _cuda_active and (spec.name == "to_device" or _on_device(args)):
+        return _apply_device(spec, args, attrs)
     if warnings.filters[0] is not _QUIET[0]:
         quiet_numpy_warnings()
     arrays = _prepare(spec, args)
@@ -167,6 +172,8 @@ _make = Tensor._make
 def apply_binary(spec, a, b):
     """`apply` for the hot case of operators: a float Tensor with a Tensor of its dtype or a
     Python float, no attributes. Anything else goes through `apply` (same semantics)."""
+    if _cuda_active and _on_device((a, b)):
+        return _apply_device(spec, (a, b), None)
     if type(a) is not Tensor or warnings.filters[0] is not _QUIET[0] or spec.view:
         return apply(spec, (a, b))
     x = a._data
@@ -203,6 +210,8 @@ def apply_binary(spec, a, b):
 
 def apply_unary(spec, x):
     """`apply` for the hot case of unary ops: a float Tensor, no attributes."""
+    if _cuda_active and _on_device((x,)):
+        return _apply_device(spec, (x,), None)
     if type(x) is not Tensor or warnings.filters[0] is not _QUIET[0] or spec.view or \
             spec.n_outputs != 1:
         return apply(spec, (x,))
@@ -289,6 +298,12 @@ def _mark_view(result, source, spec, attrs):
     root = source_array if source_array.base is None else source_array.base
     if array.base is None or (array.base is not root and array.base is not source_array):
         return
+    _link_view(result, source, spec, attrs)
+
+
+def _link_view(result, source, spec, attrs):
+    """Make `result` a view of `source`: shared version counter, base, view chain, and
+    PyTorch's no_grad view rules."""
     result._vc = source._vc
     if source._base is None:
         result._base = source
@@ -342,7 +357,12 @@ def apply_inplace(spec, target, args, attrs=None):
     if tracer is not None:
         # Before the write: a tracer that cannot capture in-place ops must leave data untouched.
         tracer.record_inplace(spec, target, args, attrs)
-    arrays = _prepare(spec, args)
+    device = _cuda_active and _on_device(args)
+    if device:
+        args = _common_device(spec, args, inplace=True)
+        arrays = args
+    else:
+        arrays = _prepare(spec, args)
     data = target._data
     recording = _grad_enabled() and spec.differentiable and any(
         isinstance(a, Tensor) and a._requires_grad for a in args)
@@ -351,34 +371,26 @@ def apply_inplace(spec, target, args, attrs=None):
         old_edge = gradient_edge(target) if needs[0] else (None, 0)
         if 0 in spec.saves:
             # The rule needs self's value from before the write: save a copy of it.
-            old = Tensor._make(data.copy())
+            old = Tensor._make(_cuda_backend().copy(data) if device else data.copy())
             old._requires_grad = target._requires_grad
             old._grad_fn, old._output_nr = old_edge if needs[0] else (None, 0)
             args = (old,) + tuple(args[1:])
-    if spec.inplace_forward is not None:
+    if device:
+        _cuda_backend().run_inplace(spec, target, arrays, attrs)
+    elif spec.inplace_forward is not None:
         spec.inplace_forward(*arrays, **(attrs or {}))
     else:
         out = spec.forward(*arrays, **attrs) if attrs else spec.forward(*arrays)
         out = np.asarray(out)
-        if not dtypes.can_cast(out.dtype, data.dtype):
-            raise RuntimeError(
-                f"result type {errors.scalar_type_name(out.dtype)} can't be cast to the "
-                f"desired output type {errors.scalar_type_name(data.dtype)}")
-        if out.shape != data.shape:
-            raise RuntimeError(
-                f"output with shape {errors.size_str(data.shape)} doesn't match the broadcast "
-                f"shape {errors.size_str(out.shape)}")
-        if not data.flags.writeable:
-            raise RuntimeError(
-                "unsupported operation: more than one element of the written-to tensor refers "
-                "to a single memory location. Please clone() the tensor before performing the "
-                "operation.")
+        check_inplace_result(out, data, data.flags.writeable)
         np.copyto(data, out, casting="unsafe")
     target._vc[0] += 1
     if recording:
         node = _record(spec, args, attrs, needs, target, None)
         node.next_functions = (old_edge,) + node.next_functions[1:]
         node.meta = ((data.shape, data.dtype),) + node.meta[1:]
+        if device:
+            node._cuda = True
         if spec.save_out:
             node.saved_out = (target._data, target._vc, target._vc[0], True)
         if target._base is None:
@@ -388,6 +400,107 @@ def apply_inplace(spec, target, args, attrs=None):
         else:
             _rebase_view(target, node)
     return target
+
+
+def check_inplace_result(out, data, writeable):
+    """PyTorch's errors for an in-place result that cannot be written into `data`."""
+    if not dtypes.can_cast(out.dtype, data.dtype):
+        raise RuntimeError(
+            f"result type {errors.scalar_type_name(out.dtype)} can't be cast to the "
+            f"desired output type {errors.scalar_type_name(data.dtype)}")
+    if tuple(out.shape) != tuple(data.shape):
+        raise RuntimeError(
+            f"output with shape {errors.size_str(data.shape)} doesn't match the broadcast "
+            f"shape {errors.size_str(out.shape)}")
+    if not writeable:
+        raise RuntimeError(
+            "unsupported operation: more than one element of the written-to tensor refers "
+            "to a single memory location. Please clone() the tensor before performing the "
+            "operation.")
+
+
+# -- CUDA tensors ---------------------------------------------------------------------------
+
+def _cuda_backend():
+    from .cuda import backend
+    return backend()
+
+
+def _on_device(args):
+    """Whether a tensor argument lives on the CUDA device."""
+    for a in args:
+        if isinstance(a, Tensor) and type(a._data) is not _ndarray:
+            return True
+    return False
+
+
+def _common_device(spec, args, inplace=False):
+    """The arguments of an op with a CUDA tensor argument, all on the device: another tensor
+    on the CPU is PyTorch's error, except a 0-dim one of an elementwise op (a CPU scalar, which
+    PyTorch accepts; it is copied over, with autograd). An in-place op's target is no scalar."""
+    from .device import CUDA
+    first = None
+    scalars = False
+    for i, a in enumerate(args):
+        if not isinstance(a, Tensor):
+            continue
+        host = type(a._data) is _ndarray
+        if host and a._data.ndim == 0 and spec.kind == "elementwise" and \
+                not (inplace and i == 0):
+            scalars = True
+            continue
+        where = "cpu" if host else "cuda:0"
+        if first is None:
+            first = where
+        elif where != first:
+            ndims = tuple(len(t._data.shape) for t in args if isinstance(t, Tensor))
+            raise RuntimeError(errors.device_mismatch(spec.name, first, where, i, ndims))
+    if scalars:
+        args = tuple(transfer(a, CUDA) if isinstance(a, Tensor) and
+                     type(a._data) is _ndarray else a for a in args)
+    return args
+
+
+def transfer(x, device):
+    """`x` on `device` (a jitgrad device), as PyTorch's _to_copy: a copy, differentiable
+    (ToCopyBackward0 sends the gradient back to x's device). Itself if already there."""
+    source = "cpu" if type(x._data) is _ndarray else "cuda:0"
+    target = str(device)
+    if source == target:
+        return x
+    _cuda_backend()
+    from .ops.spec import REGISTRY
+    return _apply_device(REGISTRY["to_device"], (x,), {"device": target, "source": source})
+
+
+def _apply_device(spec, args, attrs):
+    """`apply` for ops with an argument on the device: the backend computes the device array
+    (or view); the result is recorded exactly as on the CPU, its node marked as a CUDA node
+    (the engine then runs the graph's rules as device ops)."""
+    backend = _cuda_backend()
+    is_view = False
+    if spec.name == "to_device":
+        out = backend.transfer(args[0]._data, attrs["device"])
+    else:
+        args = _common_device(spec, args)
+        if spec.view:
+            out, is_view = backend.view(spec, args[0]._data, attrs)
+        else:
+            out = backend.run(spec, args, attrs)
+    result = _make(out)
+    if is_view:
+        _link_view(result, args[0], spec, attrs)
+    if _grad_enabled() and spec.differentiable and out.dtype.kind == "f":
+        needs = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])
+        if True in needs:
+            node = _record(spec, args, attrs, needs, result, None)
+            node._cuda = True
+            result._grad_fn = node
+            result._requires_grad = True
+    tracer = _tracer.get()
+    if tracer is not None:
+        tracer.record(spec, args, attrs, result)
+    return result
 
 
 def _rebase_view(view, fn_node):

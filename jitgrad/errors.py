@@ -41,9 +41,24 @@ def torch_size(shape):
 
 
 def tensor_desc(array):
-    """PyTorch's short tensor description: 'torch.FloatTensor [3, 2]'."""
+    """PyTorch's short tensor description: 'torch.FloatTensor [3, 2]' ('torch.cuda.FloatTensor
+    [3, 2]' on the device)."""
     name = dtypes.LEGACY_NAMES.get(dtypes.from_numpy_dtype(array.dtype).name, "Tensor")
-    return f"torch.{name} {size_str(array.shape)}"
+    where = "" if type(array).__module__ == "numpy" else "cuda."
+    return f"torch.{where}{name} {size_str(array.shape)}"
+
+
+def device_mismatch(op, first, other, arg_index, ndims):
+    """PyTorch's error for tensors of one op on two devices. A 2-D matmul is checked by the
+    mm kernel's wrapper, which names the argument; elementwise ops and reductions
+    (TensorIterator) name the two devices in argument order."""
+    if op == "matmul" and ndims == (2, 2):
+        name = ("self", "mat2")[arg_index]
+        return (f"Expected all tensors to be on the same device, but got {name} is on {other}, "
+                f"different from other tensors on {first} (when checking argument in method "
+                "wrapper_CUDA_mm)")
+    return (f"Expected all tensors to be on the same device, but found at least two devices, "
+            f"{first} and {other}!")
 
 
 def scalar_type_name(np_dtype):

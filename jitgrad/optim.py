@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 
+from .cuda import host_only
 from .tensor import Tensor
 
 
@@ -41,6 +42,8 @@ class Optimizer:
             for p in group["params"]:
                 if p._grad is None:
                     continue
+                host_only(p, f"jitgrad.optim.{type(self).__name__} (update CUDA parameters with "
+                          "in-place tensor ops under no_grad)")
                 grad = p._grad._data
                 grad = -grad if group["maximize"] else grad
                 if group["weight_decay"]:

@@ -48,9 +48,11 @@ def format_data(array):
 
 
 def tensor_repr(t):
-    array = t._data
+    array = t._host()
     text = format_data(array)
     suffixes = []
+    if type(t._data) is not np.ndarray:
+        suffixes.append(f"device='{t.device}'")
     if array.size == 0 and array.ndim != 1:
         suffixes.append(f"size={tuple(array.shape)}")
     if not ((array.dtype.kind == "f" and array.dtype == dtypes.default_float())

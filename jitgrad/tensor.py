@@ -138,6 +138,9 @@ class Tensor:
                                 f"type {type(value).__name__}")
             if value is self:
                 raise RuntimeError("can't assign Variable as its own grad")
+            if type(value._data) is not type(self._data) and \
+                    (type(value._data) is np.ndarray or type(self._data) is np.ndarray):
+                raise RuntimeError("assigned grad has data located on a different device")
             if value._data.dtype != self._data.dtype:
                 raise RuntimeError(
                     "attempting to assign a gradient with dtype "
@@ -239,12 +242,45 @@ class Tensor:
 
     @property
     def device(self):
-        from .device import CPU
-        return CPU
+        from .device import CPU, CUDA
+        return CPU if type(self._data) is np.ndarray else CUDA
 
     @property
     def is_cuda(self):
-        return False
+        return type(self._data) is not np.ndarray
+
+    @property
+    def is_cpu(self):
+        return type(self._data) is np.ndarray
+
+    @property
+    def __cuda_array_interface__(self):
+        # A CPU tensor has no such attribute (hasattr is False), as in torch.
+        if type(self._data) is np.ndarray:
+            raise AttributeError("'Tensor' object has no attribute '__cuda_array_interface__'"
+                                 " (it is on the CPU)")
+        if self._requires_grad:
+            raise RuntimeError("Can't get __cuda_array_interface__ on Variable that requires "
+                               "grad. If gradients aren't required, use var.detach() to get "
+                               "Variable that doesn't require grad.")
+        return self._data.__cuda_array_interface__
+
+    def cuda(self, device=None, non_blocking=False):
+        from .device import check_device
+        from .dispatch import transfer
+        return transfer(self, check_device("cuda" if device is None else device))
+
+    def cpu(self):
+        from .device import CPU
+        from .dispatch import transfer
+        return transfer(self, CPU)
+
+    def _host(self):
+        """The values as a host array (a copy for a CUDA tensor; the array itself on the CPU)."""
+        if type(self._data) is np.ndarray:
+            return self._data
+        from .cuda import backend
+        return backend().to_host(self._data)
 
     @property
     def ndim(self):
@@ -261,20 +297,27 @@ class Tensor:
     nelement = numel
 
     def element_size(self):
-        return self._data.itemsize
+        return self._data.dtype.itemsize
 
     def is_floating_point(self):
         return self._data.dtype.kind == "f"
 
     def is_contiguous(self):
-        return self._data.flags.c_contiguous
+        data = self._data
+        return data.flags.c_contiguous if type(data) is np.ndarray else data.is_c_contiguous()
 
     def stride(self, dim=None):
-        strides = tuple(s // self._data.itemsize for s in self._data.strides)
+        strides = tuple(s // self._data.dtype.itemsize for s in self._data.strides)
         return strides if dim is None else strides[_wrap_dim(dim, self._data.ndim)]
 
     def data_ptr(self):
-        return self._data.__array_interface__["data"][0]
+        data = self._data
+        if type(data) is not np.ndarray:
+            interface = getattr(data, "__cuda_array_interface__", None)
+            if interface is None:     # Numba's simulator: its arrays wrap host arrays
+                return data._ary.__array_interface__["data"][0]
+            return interface["data"][0]
+        return data.__array_interface__["data"][0]
 
     # -- conversion ----------------------------------------------------------------------------
     def item(self):
@@ -283,13 +326,18 @@ class Tensor:
                                "to Scalar")
         from . import tracing
         tracing.notify_escape(self, "item")
-        return self._data.reshape(()).item()
+        return self._host().reshape(()).item()
 
     def tolist(self):
-        return self._data.tolist()
+        return self._host().tolist()
 
     def numpy(self, *, force=False):
         from .autograd.grad_mode import ENABLED
+        if type(self._data) is not np.ndarray:
+            if not force:
+                raise TypeError("can't convert cuda:0 device type tensor to numpy. Use "
+                                "Tensor.cpu() to copy the tensor to host memory first.")
+            return self._host()
         if self._requires_grad and ENABLED.get() and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
                                "tensor.detach().numpy() instead.")
@@ -298,6 +346,8 @@ class Tensor:
         return self._data
 
     def __array__(self, dtype=None, copy=None):
+        if type(self._data) is not np.ndarray:
+            self.numpy()     # matches torch: TypeError, copy to the host explicitly
         if dtype is not None and dtype != self._data.dtype:
             return self._data.astype(dtype)
         return self._data.copy() if copy else self._data
@@ -317,7 +367,7 @@ class Tensor:
             raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
         from . import tracing
         tracing.notify_escape(self, "bool")
-        return bool(self._data.reshape(()))
+        return bool(self._host().reshape(()))
 
     def __float__(self):
         return float(self.item())
@@ -329,7 +379,7 @@ class Tensor:
         if self._data.dtype.kind not in "iub" or self._data.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an "
                             "index")
-        return int(self._data.reshape(()))
+        return int(self._host().reshape(()))
 
     def __hash__(self):
         return id(self)
@@ -344,10 +394,17 @@ class Tensor:
         return object.__format__(self, spec)
 
     def __reduce_ex__(self, protocol):
-        return (_rebuild, (self._data.copy(), self._requires_grad))
+        return (_rebuild, (np.array(self._host(), copy=True), self._requires_grad,
+                           str(self.device)))
 
     def __deepcopy__(self, memo):
-        out = Tensor._make(self._data.copy())
+        data = self._data
+        if type(data) is np.ndarray:
+            data = data.copy()
+        else:
+            from .cuda import backend
+            data = backend().copy(data)
+        out = Tensor._make(data)
         out._requires_grad = self._requires_grad
         if self._grad is not None:
             out._grad = self._grad.__deepcopy__(memo)
@@ -358,7 +415,10 @@ class Tensor:
 _new_tensor = object.__new__
 
 
-def _rebuild(array, requires_grad):
+def _rebuild(array, requires_grad, device="cpu"):
+    if device != "cpu":
+        from .cuda import backend
+        array = backend().to_device(array)
     t = Tensor._make(array)
     t._requires_grad = requires_grad
     return t

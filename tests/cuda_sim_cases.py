@@ -254,35 +254,64 @@ def main(names):
             errors = [traceback.format_exc()]
         results[name] = {"ok": not errors, "errors": errors, "kernels": kernels,
                          "externs": externs, "seconds": round(time.perf_counter() - start, 2)}
-    json.dump(results, sys.stdout)
-    sys.stdout.write("\n")
+    report(results)
 
 
 # -- PTX for the real target -----------------------------------------------------------------
-def ptx_main(names):
-    """Compile every generated kernel, and the runtime kernels, with Numba's real CUDA compiler
-    for compute capability 8.0 (needs libNVVM, no GPU). JSON: name -> errors."""
-    import numba
-    from numba import cuda
+def ptx_setup():
+    """Numba's real CUDA compiler for compute capability 8.0 without a GPU: True, or False when
+    libNVVM is missing (a JSON skip report is then printed)."""
     import numba.cuda.dispatcher as cuda_dispatcher
     from numba.cuda.cudadrv import nvvm
     if not nvvm.is_available():
-        json.dump({"__skip__": "libNVVM not found (set CUDA_HOME)"}, sys.stdout)
-        sys.stdout.write("\n")
-        return
-    from compiler import cache
-    from compiler.codegen import cuda_runtime, numba_cuda
-    from compiler.passes.fusion import Kernel, split_columns
+        report({"__skip__": "libNVVM not found (set CUDA_HOME)"})
+        return False
 
     class _Device:           # device functions ask the current device for its capability
         compute_capability = (8, 0)
     cuda_dispatcher.get_current_device = lambda: _Device()
+    return True
 
-    def compile_ptx(fn, types):
-        cuda.compile_ptx(fn.py_func, tuple(types), cc=(8, 0))
 
-    def arr(dtype, ndim=1):
-        return numba.types.Array(numba.from_dtype(np.dtype(dtype)), ndim, "C")
+def compile_ptx(fn, types):
+    from numba import cuda
+    cuda.compile_ptx(fn.py_func, tuple(types), cc=(8, 0))
+
+
+def arr(dtype, ndim=1):
+    import numba
+    return numba.types.Array(numba.from_dtype(np.dtype(dtype)), ndim, "C")
+
+
+def ptx_program(graph, steps):
+    """Compile to PTX every kernel of a program's steps (column sums taken out, as
+    CudaProgram does), typed as CudaProgram launches them."""
+    import numba
+    from compiler import cache
+    from compiler.codegen import numba_cuda
+    from compiler.passes.fusion import Kernel, split_columns
+    steps = [s for s in split_columns(steps, graph) if isinstance(s, Kernel)]
+    if not steps:
+        return
+    by_id = graph.by_id
+    source = numba_cuda.module_source([numba_cuda.render(s, graph) for s in steps])
+    module = cache.load_module(source, target="cuda")
+    for step in steps:
+        ins, outs, space = numba_cuda.kernel_views(step, graph)
+        types = [arr(by_id[r.id].dtype, len(v)) for r, v in zip(step.inputs, ins)]
+        types += [arr(by_id[r.id].dtype, len(v)) for r, v in zip(step.outputs, outs)]
+        types += [arr(by_id[r.id].dtype) for r in step.totals]
+        types += [numba.int64] * len(space)
+        compile_ptx(getattr(module, step.name), types)
+
+
+def ptx_main(names):
+    """Compile every generated kernel, and the runtime kernels, with Numba's real CUDA compiler
+    for compute capability 8.0 (needs libNVVM, no GPU). JSON: name -> errors."""
+    import numba
+    if not ptx_setup():
+        return
+    from compiler.codegen import cuda_runtime
 
     results = {}
     cases = _cases()
@@ -294,24 +323,8 @@ def ptx_main(names):
             fn, arrays = cases[name]
             variant, _ = _compile(fn, arrays)
             for program in (variant.forward, variant.backward):
-                if program is None:
-                    continue
-                steps = [s for s in split_columns(program.steps, program.graph)
-                         if isinstance(s, Kernel)]
-                if not steps:
-                    continue
-                by_id = program.graph.by_id
-                source = numba_cuda.module_source(
-                    [numba_cuda.render(s, program.graph) for s in steps])
-                module = cache.load_module(source, target="cuda")
-                for step in steps:
-                    ins, outs, space = numba_cuda.kernel_views(step, program.graph)
-                    types = [arr(by_id[r.id].dtype, len(v)) for r, v in zip(step.inputs, ins)]
-                    types += [arr(by_id[r.id].dtype, len(v))
-                              for r, v in zip(step.outputs, outs)]
-                    types += [arr(by_id[r.id].dtype) for r in step.totals]
-                    types += [numba.int64] * len(space)
-                    compile_ptx(getattr(module, step.name), types)
+                if program is not None:
+                    ptx_program(program.graph, program.steps)
         except Exception:  # noqa: BLE001 - reported per case
             errors.append(traceback.format_exc())
         results[name] = errors
@@ -334,12 +347,22 @@ def ptx_main(names):
     except Exception:  # noqa: BLE001
         errors.append(traceback.format_exc())
     results["runtime"] = errors
+    report(results)
+
+
+def report(results):
+    """The one JSON line the test reads (tests/simulator.py)."""
     json.dump(results, sys.stdout)
     sys.stdout.write("\n")
 
 
-if __name__ == "__main__":
+def script(main, ptx_main):
+    """A case script's command line: case names, or --ptx and labels."""
     if "--ptx" in sys.argv[1:]:
         ptx_main([a for a in sys.argv[1:] if a != "--ptx"])
     else:
         main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    script(main, ptx_main)

@@ -210,7 +210,8 @@ def test_compile_rejects_non_callable():
 
 
 def test_compile_rejects_unknown_backend():
-    with pytest.raises(ValueError, match="^unknown backend 'nope'; expected 'cpu' or 'eager'"):
+    with pytest.raises(ValueError,
+                       match="^unknown backend 'nope'; expected 'cpu', 'cuda' or 'eager'"):
         jitgrad.compile(lambda x: x, backend="nope")
     with pytest.raises(ValueError, match="^unknown backend 'nope'"):
         jitgrad.compile(backend="nope")(lambda x: x)    # decorator form: at decoration

@@ -2,52 +2,22 @@
 simulator: the fused forward and backward programs of small functions run on the simulated
 device and match the CPU programs (rtol 1e-6 in float64, 1e-5 in float32).
 
-The simulator is chosen by NUMBA_ENABLE_CUDASIM=1, which Numba reads when it is first imported,
-and the rest of the suite imports Numba normally, so the cases (tests/cuda_sim_cases.py) run in
-subprocesses: two, each with half of the cases, to use both cores (the simulator runs every
-CUDA thread as a Python thread and is bound to one core per process).
+The cases (tests/cuda_sim_cases.py) run in simulator subprocesses (tests/simulator.py).
 """
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import cuda_sim_cases as cases_module
+from simulator import ptx_failures, run_cases
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-SCRIPT = HERE / "cuda_sim_cases.py"
+SCRIPT = Path(__file__).resolve().parent / "cuda_sim_cases.py"
 CASES = list(cases_module._cases()) + ["unsupported", "host_input"]
-WORKERS = 2
-
-
-def _env(**extra):
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    env.update(extra)
-    return env
 
 
 @pytest.fixture(scope="module")
 def results():
-    env = _env(NUMBA_ENABLE_CUDASIM="1")
-    procs = [subprocess.Popen([sys.executable, str(SCRIPT), *CASES[k::WORKERS]], cwd=ROOT,
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for k in range(WORKERS)]
-    merged = {}
-    try:
-        for proc in procs:
-            out, err = proc.communicate(timeout=300)
-            assert proc.returncode == 0, err[-4000:]
-            merged.update(json.loads(out.strip().splitlines()[-1]))
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
-    return merged
+    return run_cases(SCRIPT, CASES)
 
 
 def _check(results, name):
@@ -130,11 +100,5 @@ def test_kernels_compile_to_ptx_for_the_real_target():
     """Every generated kernel and runtime kernel compiles with Numba's real CUDA compiler for
     compute capability 8.0 (the simulator runs plain Python and checks no typing). Needs
     libNVVM only, no GPU; skipped where it is missing."""
-    out = subprocess.run([sys.executable, str(SCRIPT), "--ptx"], cwd=ROOT, env=_env(),
-                         capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-4000:]
-    report = json.loads(out.stdout.strip().splitlines()[-1])
-    if "__skip__" in report:
-        pytest.skip(report["__skip__"])
-    failures = {k: v for k, v in report.items() if v}
+    failures = ptx_failures(SCRIPT)
     assert not failures, "\n".join(e for v in failures.values() for e in v)

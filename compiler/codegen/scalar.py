@@ -24,7 +24,9 @@ def relu(x):
 
 @inline
 def sign(x):
-    return (x > 0) - (x < 0) if x == x else x
+    # int per comparison: Numba's CUDA simulator runs this on NumPy scalars, which refuse
+    # bool - bool
+    return (1 if x > 0 else 0) - (1 if x < 0 else 0) if x == x else x
 
 
 @inline

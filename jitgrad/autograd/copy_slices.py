@@ -18,6 +18,7 @@ class CopySlices(Node):
         self.fn = fn
         self.next_functions = (base_edge,) + fn.next_functions[1:]
         self.meta = (base_meta,) + fn.meta[1:]
+        self._cuda = fn._cuda
 
     def apply(self, grad_outputs, F):
         from ..dispatch import replay_view

@@ -73,7 +73,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                     "One of the differentiated Tensors appears to not have been used in the "
                     "graph. Set allow_unused=True if this is the desired behavior.")
             if materialize_grads:
-                g = Tensor._make(np.zeros_like(t._data))
+                g = Tensor._make(_filled_like(t._data, 0))
         out.append(g)
     return tuple(out)
 
@@ -99,18 +99,22 @@ def _seed(tensors, grad_tensors, create_graph):
             if array.dtype.kind != "f":
                 raise RuntimeError("grad can be implicitly created only for real scalar outputs "
                                    f"but got {errors.tensor_desc(array)}")
-            g = Tensor._make(np.ones_like(array)) if create_graph else np.ones_like(array)
+            ones = _filled_like(array, 1)
+            g = Tensor._make(ones) if create_graph else ones
         else:
             if not isinstance(g, Tensor):
                 g = Tensor._make(np.asarray(g, dtype=array.dtype))
+            if (type(g._data) is np.ndarray) != (type(array) is np.ndarray):
+                raise RuntimeError(f"invalid gradient at index {i} - expected device "
+                                   f"{t.device} but got {g.device}")
             if g._data.shape != array.shape:
                 raise RuntimeError(
                     f"Mismatch in shape: grad_output[{i}] has a shape of "
                     f"{errors.torch_size(g._data.shape)} and output[{i}] has a shape of "
                     f"{errors.torch_size(array.shape)}.")
             if g._data.dtype != array.dtype:
-                g = Tensor._make(g._data.astype(array.dtype)) if not g._requires_grad \
-                    else g.to(t.dtype)
+                g = Tensor._make(g._data.astype(array.dtype)) if not g._requires_grad and \
+                    type(array) is np.ndarray else g.to(t.dtype)
             if not create_graph:
                 g = g._data
         seeds.append((edge, g))
@@ -167,8 +171,11 @@ def run(tensors, grad_tensors, retain_graph, create_graph, inputs, accumulate):
     if tracer is not None and accumulate:
         # Writing .grad is a side effect a compiled graph cannot replay.
         tracing.notify_escape(None, "backward() writing .grad")
-    # Under a tracer the rules run as ops even without create_graph, so they are recorded.
+    # Under a tracer the rules run as ops even without create_graph, so they are recorded; a
+    # graph with CUDA nodes runs them as ops too, so each takes the device path.
     tensor_mode = create_graph or tracer is not None
+    if not tensor_mode and dispatch._cuda_active:
+        tensor_mode = _on_device(tensors)
     F = _ops(tensor_mode)
     if warnings.filters[0] is not dispatch._QUIET[0]:
         dispatch.quiet_numpy_warnings()
@@ -258,6 +265,27 @@ def run(tensors, grad_tensors, retain_graph, create_graph, inputs, accumulate):
     return None
 
 
+def _on_device(tensors):
+    """Whether the graph behind `tensors` holds a CUDA node (or a root lives on the device)."""
+    roots = []
+    for t in tensors:
+        if isinstance(t, Tensor):
+            if type(t._data) is not np.ndarray:
+                return True
+            node = gradient_edge(t)[0]
+            if node is not None:
+                roots.append(node)
+    return any(node._cuda for node in _discover(roots)[1])
+
+
+def _filled_like(array, value):
+    """An array of `value` with `array`'s shape and dtype, on its device."""
+    if type(array) is np.ndarray:
+        return np.full_like(array, value)
+    from ..cuda import backend
+    return backend().full(array.shape, array.dtype, value)
+
+
 def _wanted(node, needed, targets, grads, captured, accumulate, create_graph):
     """With `inputs`: capture or accumulate at targets; run the node only if a target lies
     beyond it."""
@@ -329,10 +357,17 @@ def _check_outputs(node, grads, out, create_graph):
                 out = tuple(_from_tensor(g, create_graph) for g in result)
     if _ANOMALY[0]:
         for i, g in enumerate(out):
-            if g is not None and np.isnan(np.asarray(g._data if create_graph else g)).any():
+            if g is not None and np.isnan(_host(g._data if create_graph else g)).any():
                 raise RuntimeError(f"Function '{node.name()}' returned nan values in its "
                                    f"{i}th output.")
     return out
+
+
+def _host(array):
+    if type(array) is np.ndarray:
+        return array
+    from ..cuda import backend
+    return backend().to_host(array)
 
 
 def _fit(node, index, g, create_graph):

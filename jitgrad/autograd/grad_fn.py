@@ -28,6 +28,7 @@ class Node:
     _post_hooks = None
     _pre_hooks = None
     _hooked = False        # any of the three above: one flag for the engine's hot loop
+    _cuda = False          # recorded on CUDA tensors: the engine runs the graph as device ops
 
     def __init__(self):
         self._seq = next(_sequence)
@@ -227,6 +228,10 @@ class AccumulateGrad(Node):
     def _hooked(self):
         return bool(self.variable._hooks)
 
+    @property
+    def _cuda(self):
+        return type(self.variable._data) is not np.ndarray
+
     def apply(self, grad_outputs, F):
         accumulate_into(self.variable, grad_outputs[0], F is not NUMPY_OPS_REF[0])
         return ()
@@ -238,10 +243,15 @@ def accumulate_into(tensor, grad, as_tensor):
     from ..tensor import Tensor
     old = tensor._grad
     if as_tensor:
+        # Tensor gradients: create_graph, a tracer, or a graph on the CUDA device. Without
+        # create_graph (grad mode is what the engine set it to), accumulate as below.
+        from .grad_mode import ENABLED
         if old is None:
             tensor._grad = grad if grad._requires_grad else grad.detach().clone()
-        else:
+        elif ENABLED.get() or old._requires_grad or not _fits(old._data, grad._data):
             tensor._grad = old + grad
+        else:
+            old.add_(grad)
         return
     grad = np.asarray(grad)
     if old is None:
@@ -252,11 +262,17 @@ def accumulate_into(tensor, grad, as_tensor):
         tensor._grad = Tensor._make(old._data + grad)
     else:
         data = old._data
-        if data.shape == grad.shape or np.broadcast_shapes(data.shape, grad.shape) == data.shape:
+        if _fits(data, grad):
             np.add(data, grad, out=data, casting="unsafe")
             old._vc[0] += 1
         else:
             tensor._grad = Tensor._make(data + grad)
+
+
+def _fits(data, grad):
+    """Whether `grad` broadcasts into `data`'s shape (in-place accumulation is possible)."""
+    return data.shape == grad.shape or \
+        np.broadcast_shapes(data.shape, grad.shape) == tuple(data.shape)
 
 
 def gradient_edge(tensor):

@@ -3,6 +3,7 @@ import warnings
 
 import numpy as np
 
+from ..cuda import host_only
 from ..tensor import Tensor
 from .engine import grad as _grad
 from .grad_mode import no_grad
@@ -54,6 +55,9 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
               check_batched_grad=False, check_batched_forward_grad=False,
               check_forward_ad=False, check_backward_ad=True, fast_mode=False, masked=None):
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    for x in inputs:
+        if isinstance(x, Tensor):
+            host_only(x, "gradcheck")   # its finite differences perturb the input on the host
     for i, x in enumerate(inputs):
         if isinstance(x, Tensor) and x._requires_grad and x._data.dtype != np.float64:
             warnings.warn(f"Input #{i} requires gradient and is not a double precision floating "

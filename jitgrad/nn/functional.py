@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 
 from .. import creation
+from ..cuda import host_only
 from ..ops import elementwise as ew
 from ..ops import reduce as red
 from ..ops.matmul import matmul
@@ -52,6 +53,7 @@ def _reduce(loss, reduction, weight_total=None):
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    host_only(target, "nll_loss (class-index targets)")
     if target._data.dtype.kind not in "iu":
         raise RuntimeError(f"expected scalar type Long but found "
                            f"{target.dtype.name.capitalize()}")
@@ -204,7 +206,8 @@ def dropout(input, p=0.5, training=True, inplace=False):
     if p == 1:
         return input * 0
     keep = creation._generator[0].random(input.shape) >= p
-    return input * Tensor._make((keep / (1 - p)).astype(input._data.dtype))
+    mask = Tensor._make((keep / (1 - p)).astype(input._data.dtype))
+    return input * (mask if input.is_cpu else mask.to(input.device))
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12):
@@ -212,6 +215,7 @@ def normalize(input, p=2.0, dim=1, eps=1e-12):
 
 
 def one_hot(tensor, num_classes=-1):
+    host_only(tensor, "one_hot")
     labels = tensor._data
     n = int(labels.max()) + 1 if num_classes < 0 else num_classes
     return Tensor._make((labels[..., None] == np.arange(n)).astype(np.int64))

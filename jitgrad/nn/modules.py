@@ -66,6 +66,21 @@ class Module:
     def eval(self):
         return self.train(False)
 
+    def to(self, *args, **kwargs):
+        """Move (or cast) the parameters in place, as torch's Module.to: each Parameter keeps
+        its identity and gets its data (and its .grad) on the new device or dtype."""
+        for p in self.parameters():
+            p.data = p.detach().to(*args, **kwargs)
+            if p._grad is not None:
+                p._grad = p._grad.to(*args, **kwargs)
+        return self
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else device)
+
+    def cpu(self):
+        return self.to("cpu")
+
     def zero_grad(self, set_to_none=True):
         for p in self.parameters():
             if set_to_none:

@@ -2,6 +2,7 @@
 index_backward, and __setitem__ as the in-place index_put."""
 import numpy as np
 
+from ..cuda import host_only
 from ..dispatch import apply, apply_inplace
 from ..tensor import Tensor
 from .spec import defop, derivative
@@ -193,12 +194,16 @@ def setitem(input, key, value):
         if isinstance(value, (list, tuple, np.ndarray)):
             from ..creation import tensor
             value = tensor(value, dtype=input.dtype)
-    elif value._data.dtype != input._data.dtype:
-        value = value.to(input.dtype)
+    else:
+        if value.is_cuda != input.is_cuda:
+            value = value.to(input.device)   # matches torch: the assignment copies across
+        if value._data.dtype != input._data.dtype:
+            value = value.to(input.dtype)
     apply_inplace(INDEX_PUT, input, (input, value), {"key": _canonical_key(key, input._data)})
 
 
 def nonzero(input, *, as_tuple=False):
+    host_only(input, "nonzero")
     coords = np.nonzero(input._data)
     if as_tuple:
         return tuple(Tensor._make(c.astype(np.int64)) for c in coords)

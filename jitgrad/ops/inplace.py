@@ -49,11 +49,14 @@ def _bind():
             raise TypeError(f"copy_(): argument 'src' (position 1) must be Tensor, not "
                             f"{type(src).__name__}")
         try:
-            np.broadcast_to(src._data, self._data.shape)
+            if np.broadcast_shapes(src._data.shape, self._data.shape) != self._data.shape:
+                raise ValueError
         except ValueError:
             raise RuntimeError(f"The size of tensor a ({self._data.shape[-1] if self._data.ndim else 1}) "
                                f"must match the size of tensor b ({src._data.shape[-1]}) at "
                                "non-singleton dimension") from None
+        if src.is_cuda != self.is_cuda:
+            src = src.to(self.device)   # matches torch: copy_ copies across devices
         return apply_inplace(COPY, self, (self, src))
 
     Tensor.fill_ = fill_

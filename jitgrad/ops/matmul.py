@@ -43,7 +43,11 @@ def _should_fold(a, b):
     """PyTorch's choice between folding a >=3-D operand into a matrix (mm / mv) and a batched
     product (bmm), which decides the wording of its dtype error (LinearAlgebra.cpp)."""
     a_larger = a._data.ndim >= b._data.ndim
-    t1 = a._data if a_larger else np.swapaxes(b._data, -1, -2)
+    # the layouts only (a CUDA tensor's memory is not read)
+    a_layout, b_layout = (np.lib.stride_tricks.as_strided(np.zeros(1, t._data.dtype),
+                                                          t._data.shape, t._data.strides)
+                          for t in (a, b))
+    t1 = a_layout if a_larger else np.swapaxes(b_layout, -1, -2)
     dim_t2 = b._data.ndim if a_larger else a._data.ndim
     if not (t1.ndim >= 3 and dim_t2 <= 2):
         return False

@@ -90,6 +90,22 @@ def _to_dtype_rule(F, ctx, g):
     return (g,)  # the engine casts the gradient back to the input's dtype
 
 
+def _to_device_forward(x, device, source):
+    from ..cuda import backend
+    return backend().transfer(x, device)
+
+
+# PyTorch's _to_copy across devices (.to(device), .cuda(), .cpu()); the dispatcher runs it
+# through dispatch.transfer. Its gradient goes back to the source device.
+TO_DEVICE = defop("to_device", _to_device_forward, kind="movement",
+                  grad_fn_name="ToCopyBackward0")
+
+
+@derivative(TO_DEVICE)
+def _to_device_rule(F, ctx, g):
+    return (F.to_device(g, device=ctx.attrs["source"], source=ctx.attrs["device"]),)
+
+
 # -- public functions ----------------------------------------------------------------------
 
 def _shape_arg(shape):
@@ -313,21 +329,22 @@ def clone(input, *, memory_format=None):
 
 
 def contiguous(input, memory_format=None):
-    return input if input._data.flags.c_contiguous else clone(input)
+    return input if input.is_contiguous() else clone(input)
 
 
 def to(input, *args, dtype=None, device=None, copy=False, non_blocking=False):
     from ..device import check_device, device as device_type
+    from ..dispatch import transfer
     for a in args:
         if isinstance(a, dtypes.dtype) or a is builtins.float or a is builtins.int or \
                 a is builtins.bool:
             dtype = a
         elif isinstance(a, Tensor):
-            dtype = a.dtype
+            dtype, device = a.dtype, a.device
         elif isinstance(a, (str, device_type)):
             device = a
         elif isinstance(a, int) and not isinstance(a, bool):
-            raise RuntimeError("Cannot access accelerator device when none is available.")
+            device = a   # matches torch: an int is a CUDA device index
         else:
             # matches torch: NumPy dtypes and other objects are not accepted
             kind = type(a)
@@ -337,10 +354,18 @@ def to(input, *args, dtype=None, device=None, copy=False, non_blocking=False):
                             "but expected one of: (device device, dtype dtype, bool "
                             "non_blocking, bool copy), (dtype dtype, bool non_blocking, bool "
                             "copy), (Tensor other, bool non_blocking, bool copy)")
-    check_device(device)
+    if isinstance(device, int) and not isinstance(device, bool) and \
+            not _cuda_available():
+        raise RuntimeError("Cannot access accelerator device when none is available.")
+    moved = input if device is None else transfer(input, check_device(device))
     if dtype is None:
-        return clone(input) if copy else input
-    return cast(input, dtypes.to_numpy_dtype(dtype), copy)
+        return clone(moved) if copy and moved is input else moved
+    return cast(moved, dtypes.to_numpy_dtype(dtype), copy and moved is input)
+
+
+def _cuda_available():
+    from ..cuda import is_available
+    return is_available()
 
 
 def cast(input, np_dtype, copy=False):
@@ -422,7 +447,6 @@ def _bind():
     Tensor.long = lambda self: to(self, dtypes.int64)
     Tensor.int = lambda self: to(self, dtypes.int32)
     Tensor.bool = lambda self: to(self, dtypes.bool_)
-    Tensor.cpu = lambda self: self
     Tensor.type = lambda self, dtype=None: (
         f"torch.{dtypes.LEGACY_NAMES[self.dtype.name]}" if dtype is None else to(self, dtype))
 

@@ -4,6 +4,7 @@ import collections
 
 import numpy as np
 
+from ..cuda import host_only
 from ..dispatch import apply
 from ..tensor import Tensor, _wrap_dim
 from .spec import defop, derivative
@@ -320,6 +321,7 @@ def _reduced_shape(shape, dims):
 
 def _index_reduce(pick, name):
     def reduce(input, dim=None, keepdim=False):
+        host_only(input, name)
         data = input._data
         if data.size == 0:
             if dim is None:
@@ -342,6 +344,7 @@ argmin = _index_reduce(np.argmin, "argmin")
 
 def _logical_reduce(fn):
     def reduce(input, dim=None, keepdim=False):
+        host_only(input, fn.__name__)
         dims = normalize_dims(dim, input.ndim)
         return Tensor._make(np.asarray(fn(input._data, axis=dims, keepdims=keepdim)))
     return reduce

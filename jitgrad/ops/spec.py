@@ -135,7 +135,11 @@ def _tensor_const(array):
 
 def _tensor_zeros(shape, like):
     from ..tensor import Tensor
-    return Tensor._make(np.zeros(shape, dtype=like._data.dtype))
+    data = like._data
+    if type(data) is not np.ndarray:   # on like's CUDA device
+        from ..cuda import backend
+        return Tensor._make(backend().full(shape, data.dtype, 0))
+    return Tensor._make(np.zeros(shape, dtype=data.dtype))
 
 
 TENSOR_OPS = _Namespace("tensor", _tensor_op, const=_tensor_const, zeros=_tensor_zeros)

@@ -1,0 +1,58 @@
+"""Running case scripts under Numba's CUDA simulator, for tests/test_cuda_sim.py and
+tests/test_cuda_eager.py.
+
+NUMBA_ENABLE_CUDASIM is read when Numba is first imported (and the rest of the suite imports
+Numba normally), so a case script runs in subprocesses with that variable set: `WORKERS` of
+them, each with a share of the cases, to use both cores (the simulator runs every CUDA thread as
+a Python thread, on one core per process). A script takes case names as arguments and prints
+one JSON object (name -> result) as its last line.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKERS = 2
+
+
+def env(**extra):
+    """The environment for a case script: the repository importable, plus `extra`."""
+    out = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out.update(extra)
+    return out
+
+
+def run_cases(script, names, workers=WORKERS, timeout=300):
+    """{name: result} from `script` run on `names`, dealt round-robin to `workers` simulator
+    subprocesses."""
+    procs = [subprocess.Popen([sys.executable, str(script), *names[k::workers]], cwd=ROOT,
+                              env=env(NUMBA_ENABLE_CUDASIM="1"), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+             for k in range(workers)]
+    merged = {}
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=timeout)
+            assert proc.returncode == 0, err[-4000:]
+            merged.update(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    return merged
+
+
+def ptx_failures(script):
+    """Run `script --ptx` (Numba's real CUDA compiler, no simulator, no GPU): the labels whose
+    kernels failed to compile, with their errors; pytest.skip where libNVVM is missing."""
+    import pytest
+    out = subprocess.run([sys.executable, str(script), "--ptx"], cwd=ROOT, env=env(),
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-4000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    if "__skip__" in report:
+        pytest.skip(report["__skip__"])
+    return {k: v for k, v in report.items() if v}
