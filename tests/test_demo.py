@@ -1,4 +1,4 @@
-"""The README's main job: `jitgrad demo` fits its model and its gradients pass the check."""
+"""`jitgrad demo` (the README's first look) fits its model and its gradients pass the check."""
 import subprocess
 import sys
 from pathlib import Path
