@@ -18,7 +18,7 @@ batch offsets) is copied host -> device, once, when the program is built.
 """
 import numpy as np
 
-from .executor import last_uses
+from .executor import kernel_arrays, last_uses
 from .ir import Ref
 from .passes.fusion import Finish, Kernel
 
@@ -260,12 +260,8 @@ class CudaProgram:
         for i, step in enumerate(self.steps):
             if isinstance(step, Kernel):
                 plan = self.plans[i]
-                ins = [env[nid].reshape(view) for nid, view in plan["inputs"]]
-                outs = []
-                for nid, shape, dtype, view in plan["outputs"]:
-                    out = cuda.device_array(shape, dtype=dtype)
-                    env[nid] = out
-                    outs.append(out.reshape(view))
+                ins, outs = kernel_arrays(plan, env,
+                                          lambda shape, dtype: cuda.device_array(shape, dtype))
                 parts = []
                 for nid, dtype in plan["partials"]:
                     part = cuda.device_array(plan["blocks"], dtype=dtype)

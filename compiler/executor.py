@@ -78,12 +78,7 @@ class Program:
         for i, step in enumerate(self.steps):
             if isinstance(step, Kernel):
                 plan = self.plans[i]
-                ins = [env[nid].reshape(view) for nid, view in plan["inputs"]]
-                outs = []
-                for nid, shape, dtype, view in plan["outputs"]:
-                    out = self.pool.empty(shape, dtype)
-                    env[nid] = out
-                    outs.append(out.reshape(view))
+                ins, outs = kernel_arrays(plan, env, self.pool.empty)
                 parts = []
                 for nid, dtype, n_blocks in plan["partials"]:
                     # column partials accumulate in place: they start at zero
@@ -104,6 +99,18 @@ class Program:
             for nid in self.free_after.get(i, ()):
                 env.pop(nid, None)
         return [None if r is None else env[r.id] for r in self.outputs]
+
+
+def kernel_arrays(plan, env, allocate):
+    """A kernel step's input views, and its outputs allocated (recorded in env) and viewed as
+    the kernel indexes them."""
+    ins = [env[nid].reshape(view) for nid, view in plan["inputs"]]
+    outs = []
+    for nid, shape, dtype, view in plan["outputs"]:
+        out = allocate(shape, dtype)
+        env[nid] = out
+        outs.append(out.reshape(view))
+    return ins, outs
 
 
 def last_uses(steps, outputs):

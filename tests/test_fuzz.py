@@ -7,7 +7,6 @@ CI runs a few hundred seeded programs (compiling every COMPILE_EVERY-th); `--fuz
 10,000+.  A failure prints the shrunk program as Python source with its seed:
 `fuzz_programs.generate(seed)` rebuilds the original.
 """
-import math
 import re
 import os
 import sys
