@@ -115,6 +115,23 @@ def _child_env(threads, **extra):
 
 
 # ------------------------------------------------------------------------------ measurement --
+def measure_gpu_bandwidth(nbytes):
+    """GPU memory bandwidth (bytes/s) of a device-to-device copy: read + write, best of 5."""
+    import numpy as np
+    from numba import cuda
+    src = cuda.to_device(np.ones(nbytes // 8))
+    dst = cuda.device_array_like(src)
+    dst.copy_to_device(src)
+    cuda.synchronize()
+    best = math.inf
+    for _ in range(5):
+        start = time.perf_counter()
+        dst.copy_to_device(src)
+        cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return 2 * src.nbytes / best
+
+
 def measure_bandwidth(nbytes):
     """Memory bandwidth (bytes/s) of a large NumPy copy: read + write, best of 5."""
     import numpy as np
@@ -133,6 +150,8 @@ def _to_numpy(value):
     import numpy as np
     if hasattr(value, "detach"):
         value = value.detach()
+    if callable(getattr(value, "cpu", None)) and not isinstance(value, np.ndarray):
+        value = value.cpu()          # a GPU tensor: copy to the host first
     if hasattr(value, "numpy") and not isinstance(value, np.ndarray):
         try:
             return np.asarray(value.numpy())
@@ -254,25 +273,63 @@ class JaxPeer(Peer):
         return workload.jax_step(self.jax, self.jax.numpy, data)
 
 
-def make_peers(threads, torch_compile_backend="inductor"):
+class OnDevice:
+    """A framework module whose `tensor(...)` puts tensors on `device`: the workloads' own
+    code then runs there unchanged (`T.tensor(data, requires_grad=True)`)."""
+
+    def __init__(self, module, device):
+        self._module = module
+        self._device = device
+
+    def __getattr__(self, name):
+        return getattr(self._module, name)
+
+    def tensor(self, *args, **kwargs):
+        kwargs.setdefault("device", self._device)
+        return self._module.tensor(*args, **kwargs)
+
+
+def _synchronizer(sync):
+    def materialise(out):
+        sync()          # GPU work is asynchronous: a step ends when the device is done
+        return out
+    return materialise
+
+
+def make_peers(threads, torch_compile_backend="inductor", device="cpu"):
     import jitgrad
+    on = (lambda module: OnDevice(module, device)) if device != "cpu" else (lambda m: m)
     peers = {"numpy (by hand)": NumpyPeer("numpy (by hand)"),
-             "jitgrad eager": AutogradPeer("jitgrad eager", jitgrad),
-             "jitgrad compiled": JitgradCompiledPeer(jitgrad)}
+             "jitgrad eager": AutogradPeer("jitgrad eager", on(jitgrad)),
+             "jitgrad compiled": JitgradCompiledPeer(on(jitgrad))}
+    if device != "cpu":
+        from numba import cuda
+        peers["numpy (by hand)"].available = "runs on the CPU only"
+        for name in ("jitgrad eager", "jitgrad compiled"):
+            peers[name].materialise = _synchronizer(cuda.synchronize)
     if importlib.util.find_spec("torch") is not None:
         import torch
         torch.set_num_threads(threads)
-        peers["torch eager"] = AutogradPeer("torch eager", torch)
-        peers["torch.compile"] = TorchCompilePeer(torch, torch_compile_backend)
+        peers["torch eager"] = AutogradPeer("torch eager", on(torch))
+        peers["torch.compile"] = TorchCompilePeer(on(torch), torch_compile_backend)
+        if device != "cpu":
+            for name in ("torch eager", "torch.compile"):
+                if torch.cuda.is_available():
+                    peers[name].materialise = _synchronizer(torch.cuda.synchronize)
+                else:
+                    peers[name].available = "this torch has no CUDA device"
     else:
         for name in ("torch eager", "torch.compile"):
             peers[name] = Peer(name)
             peers[name].available = "torch is not installed"
     if importlib.util.find_spec("jax") is not None:
-        os.environ.setdefault("JAX_PLATFORMS", "cpu")
+        if device == "cpu":
+            os.environ.setdefault("JAX_PLATFORMS", "cpu")
         import jax
         jax.config.update("jax_enable_x64", True)      # W5 is float64
         peers["jax.jit"] = JaxPeer(jax)
+        if device != "cpu" and jax.default_backend() != "gpu":
+            peers["jax.jit"].available = f"jax runs on {jax.default_backend()}, not a GPU"
     else:
         peers["jax.jit"] = Peer("jax.jit")
         peers["jax.jit"].available = "jax is not installed"
@@ -321,11 +378,11 @@ def _probe_child(backend):
 
 
 # --------------------------------------------------------------------------- warm process --
-def warm_first_calls(keys, size, threads, cache_dir, timeout=600):
+def warm_first_calls(keys, size, threads, cache_dir, device="cpu", timeout=600):
     """First-call latency of the compiled peer in a new process that finds the kernels of this
     run in `cache_dir`: {key: seconds, "startup_s": ..., "kernel_modules_written": ...}."""
     command = [sys.executable, "-m", "benchmarks.suite", "--first-calls",
-               json.dumps({"keys": keys, "size": size})]
+               json.dumps({"keys": keys, "size": size, "device": device})]
     env = _child_env(threads, JITGRAD_CACHE_DIR=str(cache_dir))
     try:
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
@@ -346,11 +403,16 @@ def _first_calls_child(spec):
     from benchmarks.workloads import WORKLOADS
     _warm_numba()
     out = {"startup_s": time.perf_counter() - start}
+    device = spec.get("device", "cpu")
+    module, sync = jitgrad, _no_sync
+    if device != "cpu":
+        from numba import cuda
+        module, sync = OnDevice(jitgrad, device), _synchronizer(cuda.synchronize)
     for key in spec["keys"]:
         workload = WORKLOADS[key](spec["size"])
-        peer = JitgradCompiledPeer(jitgrad)
+        peer = JitgradCompiledPeer(module)
         step = peer.setup(workload, workload.data())
-        out[key], _ = _timed(step, _no_sync)
+        out[key], _ = _timed(step, sync)
     out["kernel_modules_written"] = cache.STATS["compiled_modules"]
     print(json.dumps(out))
 
@@ -608,10 +670,19 @@ def run(args, *, pin=True, torch_compile_backend="inductor", out=print):
     every peer that ran was correct). `pin=False` (tests) skips the re-exec that pins BLAS
     threads; `torch_compile_backend` exists for tests (inductor compiles take minutes)."""
     from benchmarks.workloads import SIZES, WORKLOADS
-    if args.device != "cpu":
-        out(f"jitgrad bench: only --device cpu is supported for now (got {args.device!r})")
+    if args.device not in ("cpu", "cuda"):
+        out(f"jitgrad bench: --device must be cpu or cuda (got {args.device!r})")
         return 2
-    keys = [k.strip().upper() for k in (args.workload or ",".join(WORKLOADS)).split(",")
+    if args.device == "cuda":
+        import jitgrad
+        if not jitgrad.cuda.is_available():
+            out("jitgrad bench: --device cuda needs a CUDA GPU (numba.cuda finds none; "
+                "NUMBA_ENABLE_CUDASIM=1 runs Numba's simulator, for tests only)")
+            return 2
+    # W2's class-index cross entropy has no CUDA kernel yet: by default the GPU suite runs
+    # W1, W3, W4 and W5 (ask for W2 to see its error).
+    default = [k for k in WORKLOADS if args.device == "cpu" or k != "W2"]
+    keys = [k.strip().upper() for k in (args.workload or ",".join(default)).split(",")
             if k.strip()]
     unknown = [k for k in keys if k not in WORKLOADS]
     if unknown:
@@ -662,19 +733,27 @@ def _run(args, keys, size, threads, cache_dir, torch_compile_backend, out, cpus)
     started = time.perf_counter()
     workloads = [WORKLOADS[k](size) for k in keys]
     out(f"jitgrad bench: {len(keys)} workload(s) {', '.join(keys)}, size {size}, "
-        f"{threads} thread(s)" + (f" on CPUs {_cpu_list(cpus)}" if cpus else "") + ", cpu")
+        f"{threads} thread(s)" + (f" on CPUs {_cpu_list(cpus)}" if cpus else "") +
+        f", {args.device}")
     load = _load_average()
     if load is not None and load > 0.25 * (os.cpu_count() or 1):
         out(f"note: this machine is busy (1-minute load average {load:.1f} on {os.cpu_count()} "
             "cores before the run): other processes compete for the cores, so timings are "
             "noisy")
-    _say("measuring memory bandwidth (NumPy copy)")
     copy_bytes = (32 << 20) if size == "tiny" else (256 << 20)
-    bandwidth = measure_bandwidth(copy_bytes)
-    out(f"memory bandwidth: {bandwidth / 1e9:.1f} GB/s (NumPy copy of {copy_bytes >> 20} MB, "
+    if args.device == "cuda":
+        _say("measuring GPU memory bandwidth (device-to-device copy)")
+        copy_bytes = (1 << 20) if size == "tiny" else copy_bytes
+        bandwidth = measure_gpu_bandwidth(copy_bytes)
+        how = "device-to-device copy"
+    else:
+        _say("measuring memory bandwidth (NumPy copy)")
+        bandwidth = measure_bandwidth(copy_bytes)
+        how = "NumPy copy"
+    out(f"memory bandwidth: {bandwidth / 1e9:.1f} GB/s ({how} of {copy_bytes >> 20} MB, "
         "read + write, best of 5)")
     _say("loading peers (jitgrad, compiler + Numba, torch, jax if installed)")
-    peers = make_peers(threads, torch_compile_backend)
+    peers = make_peers(threads, torch_compile_backend, args.device)
     _warm_numba()
     settings = {"size": size, "quick": bool(args.quick), "threads": threads,
                 "cpu_affinity": sorted(cpus) if cpus else None,
@@ -713,7 +792,7 @@ def _run(args, keys, size, threads, cache_dir, torch_compile_backend, out, cpus)
                      .get("first_call_s") is not None]
     if compiled_keys:
         _say("[warm] jitgrad compiled: first calls in a new process, same JITGRAD_CACHE_DIR")
-        warm = warm_first_calls(compiled_keys, size, threads, cache_dir)
+        warm = warm_first_calls(compiled_keys, size, threads, cache_dir, args.device)
         report["warm_process"] = warm
         for k in compiled_keys:
             if k in warm:

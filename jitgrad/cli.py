@@ -51,7 +51,10 @@ def build_parser():
     bench.add_argument("--threads", type=int, default=2,
                        help="threads for every peer (BLAS, OpenMP, Numba, torch; the run is "
                             "pinned to that many CPUs) (default 2)")
-    bench.add_argument("--device", default="cpu", choices=("cpu",), help="only cpu for now")
+    bench.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                       help="where the autograd peers run: cpu, or cuda (jitgrad and torch "
+                            "tensors on the GPU; W1, W3, W4, W5 by default; the bound is a "
+                            "device-to-device copy)")
     bench.add_argument("--cache-dir", metavar="DIR",
                        help="jitgrad kernel cache to use and keep (default: a fresh temporary "
                             "one, so the cold first call really compiles)")

@@ -142,3 +142,24 @@ def test_cli_bench_help_and_bad_workload():
     args = build_parser().parse_args(["bench", "--workload", "W9"])
     assert suite.run(args, pin=False, out=lines.append) == 2
     assert "W9" in lines[0]
+
+
+def test_gpu_suite_under_the_simulator(tmp_path):
+    # `jitgrad bench --device cuda` (W4 only: the simulator runs every CUDA thread as a Python
+    # thread, so the larger workloads take minutes even at tiny sizes). jitgrad's peers run on
+    # the device and are checked against the CPU reference; CPU-only peers say why they skip.
+    sys.path.insert(0, str(ROOT / "tests"))
+    import simulator
+    path = tmp_path / "gpu.json"
+    done = subprocess.run([sys.executable, "-m", "jitgrad", "bench", "--device", "cuda",
+                           "--size", "tiny", "--workload", "W4", "--repeats", "1",
+                           "--json", str(path), "--cache-dir", str(tmp_path / "cache")],
+                          cwd=ROOT, env=simulator.env(NUMBA_ENABLE_CUDASIM="1"),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads(path.read_text())
+    assert report["settings"]["device"] == "cuda"
+    peers = report["workloads"]["W4"]["peers"]
+    assert peers["jitgrad eager"]["status"] == "ok" and peers["jitgrad compiled"]["status"] == "ok"
+    assert peers["numpy (by hand)"]["reason"] == "runs on the CPU only"
+    assert "device-to-device copy" in done.stdout
