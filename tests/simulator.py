@@ -1,5 +1,5 @@
-"""Running case scripts under Numba's CUDA simulator, for tests/test_cuda_sim.py and
-tests/test_cuda_eager.py.
+"""Running case scripts under Numba's CUDA simulator, for tests/test_cuda_sim.py,
+tests/test_cuda_eager.py and the GPU benchmark test (JITGRAD_TEST_CUDA=gpu: on a real GPU).
 
 NUMBA_ENABLE_CUDASIM is read when Numba is first imported (and the rest of the suite imports
 Numba normally), so a case script runs in subprocesses with that variable set: `WORKERS` of
@@ -17,10 +17,17 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKERS = 2
 
 
+# JITGRAD_TEST_CUDA=gpu runs the same case scripts on a real GPU (a lent GPU machine) instead.
+ON_GPU = os.environ.get("JITGRAD_TEST_CUDA") == "gpu"
+
+
 def env(**extra):
-    """The environment for a case script: the repository importable, plus `extra`."""
+    """The environment for a case script: the repository importable, plus `extra` (without the
+    simulator switch when ON_GPU)."""
     out = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     out.update(extra)
+    if ON_GPU:
+        out.pop("NUMBA_ENABLE_CUDASIM", None)
     return out
 
 
