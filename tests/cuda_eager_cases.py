@@ -705,10 +705,8 @@ def ptx_main(names):
 
 
 def main(names):
-    from numba import config
-    if not config.ENABLE_CUDASIM:
-        raise SystemExit("run with NUMBA_ENABLE_CUDASIM=1 (see tests/test_cuda_eager.py)")
-    sys.setswitchinterval(0.0005)     # the simulator's barriers poll threads
+    import simulator
+    simulator.prepare("tests/test_cuda_eager.py")
     from compiler import cuda_eager
     cuda_eager.OPTIONS.update(threads=32, max_blocks=4, tile=8)
     results = {}

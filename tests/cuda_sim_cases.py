@@ -231,12 +231,8 @@ def host_input_case():
 
 
 def main(names):
-    from numba import config
-    if not config.ENABLE_CUDASIM:
-        raise SystemExit("run with NUMBA_ENABLE_CUDASIM=1 (see tests/test_cuda_sim.py)")
-    # The simulator's block manager polls its threads for syncthreads(); with the default 5 ms
-    # switch interval every barrier costs milliseconds. This process only runs simulations.
-    sys.setswitchinterval(0.0005)
+    import simulator
+    simulator.prepare("tests/test_cuda_sim.py")
     cases = _cases()
     results = {}
     for name in names or list(cases) + ["unsupported", "host_input"]:

@@ -63,3 +63,45 @@ def ptx_failures(script):
     if "__skip__" in report:
         pytest.skip(report["__skip__"])
     return {k: v for k, v in report.items() if v}
+
+
+def prepare(test_file):
+    """Called first by a case script: check it runs under the simulator (or on a real GPU with
+    JITGRAD_TEST_CUDA=gpu) and, when simulating, make the simulator fit for the cases."""
+    from numba import config
+    if not config.ENABLE_CUDASIM:
+        if ON_GPU:
+            return
+        raise SystemExit(f"run with NUMBA_ENABLE_CUDASIM=1 (see {test_file})")
+    # The simulator's block manager polls its threads for syncthreads(); with the default 5 ms
+    # switch interval every barrier costs milliseconds. This process only runs simulations.
+    sys.setswitchinterval(0.0005)
+    _patch_shared_arrays()
+
+
+def _patch_shared_arrays():
+    """Numba's simulator creates a block's shared array on the first thread that reaches the
+    `cuda.shared.array` line, by an unlocked get-or-create: two threads switched between the
+    get and the create get different arrays, and the block's reduction silently loses partials
+    (seen once in CI, a wrong total). The same lookup, under a lock."""
+    import threading
+    from numba.core import types
+    from numba.cuda.simulator import kernelapi
+    from numba.np import numpy_support
+    original = kernelapi.FakeCUDAShared.array
+    lock = threading.Lock()
+
+    def array(self, shape, dtype):
+        if shape == 0:
+            return original(self, shape, dtype)     # dynamic shared memory: one buffer
+        if isinstance(dtype, types.Type):
+            dtype = numpy_support.as_dtype(dtype)
+        frame = sys._getframe(1)
+        caller = (frame.f_code.co_filename, frame.f_lineno)   # the simulator's own key
+        with lock:
+            result = self._allocations.get(caller)
+            if result is None:
+                import numpy as np
+                result = self._allocations[caller] = np.empty(shape, dtype)
+        return result
+    kernelapi.FakeCUDAShared.array = array

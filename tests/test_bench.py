@@ -151,11 +151,19 @@ def test_gpu_suite_under_the_simulator(tmp_path):
     sys.path.insert(0, str(ROOT / "tests"))
     import simulator
     path = tmp_path / "gpu.json"
+    # every process of the run (the suite re-executes itself pinned) gets the simulator's
+    # shared-array fix (tests/simulator.py) through a sitecustomize
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(ROOT / 'tests')!r})\nimport simulator\n"
+        "if not simulator.ON_GPU:\n    simulator._patch_shared_arrays()\n")
+    env = simulator.env(NUMBA_ENABLE_CUDASIM="1")
+    env["PYTHONPATH"] = str(site) + os.pathsep + env["PYTHONPATH"]
     done = subprocess.run([sys.executable, "-m", "jitgrad", "bench", "--device", "cuda",
                            "--size", "tiny", "--workload", "W4", "--repeats", "1",
                            "--json", str(path), "--cache-dir", str(tmp_path / "cache")],
-                          cwd=ROOT, env=simulator.env(NUMBA_ENABLE_CUDASIM="1"),
-                          capture_output=True, text=True, timeout=600)
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads(path.read_text())
     assert report["settings"]["device"] == "cuda"
