@@ -1,5 +1,6 @@
 """Executors: run a compiled program (fused kernels and extern NumPy steps) on arrays, or
 interpret a graph eagerly through jitgrad's dispatcher (used for create_graph)."""
+import math
 import sys
 import threading
 
@@ -28,7 +29,7 @@ class BufferPool:
         self.lock = threading.Lock()     # two threads must not take the same free array
 
     def empty(self, shape, dtype):
-        if np.prod(shape) * dtype.itemsize < POOL_MIN_BYTES:
+        if math.prod(shape) * dtype.itemsize < POOL_MIN_BYTES:   # per output, per call
             return np.empty(shape, dtype=dtype)
         key = (shape, dtype)
         with self.lock:

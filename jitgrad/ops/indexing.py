@@ -14,6 +14,7 @@ def _canonical_key(key, data):
     if not isinstance(key, tuple):
         key = (key,)
     out = []
+    masked = False
     for k in key:
         if isinstance(k, Tensor):
             k = k._data
@@ -28,6 +29,7 @@ def _canonical_key(key, data):
                     out.append(k)
                     continue
                 out.extend(np.nonzero(k))
+                masked = True
                 continue
             if k.dtype.kind not in "iu":
                 raise IndexError("tensors used as indices must be long, int, byte or bool "
@@ -40,7 +42,7 @@ def _canonical_key(key, data):
                              "byte Variables are valid indices (got float)")
         out.append(k)
     out = tuple(out)
-    if any(isinstance(k, (Tensor, np.ndarray, list)) for k in key):
+    if masked:          # only a boolean mask can mismatch the dims it indexes
         _check_masks(key, data.shape)
     return out
 

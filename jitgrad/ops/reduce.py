@@ -1,6 +1,7 @@
 """Reductions: sum, prod, amax/amin, max/min (full, with dim, elementwise), mean, var, std,
 logsumexp, argmax/argmin, all/any."""
 import collections
+import math
 
 import numpy as np
 
@@ -66,7 +67,7 @@ def _sum_rule(F, ctx, g):
 
 def _mean_forward(x, dim=None, keepdim=False):
     # sum / count rather than np.mean, which warns "Mean of empty slice" (torch: silent nan)
-    count = x.size if dim is None else int(np.prod([x.shape[d] for d in dim]))
+    count = x.size if dim is None else math.prod([x.shape[d] for d in dim])
     acc = np.float64 if x.dtype.kind in "biu" else np.float32 if x.dtype == np.float16 else None
     total = np.add.reduce(x, axis=dim, keepdims=keepdim, dtype=acc)
     return np.true_divide(total, count, dtype=total.dtype).astype(
