@@ -266,7 +266,19 @@ def ptx_setup():
     class _Device:           # device functions ask the current device for its capability
         compute_capability = (8, 0)
     cuda_dispatcher.get_current_device = lambda: _Device()
+    try:                     # numba-cuda also asks NVRTC for the supported architectures
+        from numba import cuda
+        cuda.compile_ptx(_probe, (arr(np.float32),), cc=(8, 0))
+    except Exception as exc:  # noqa: BLE001 - only a missing NVRTC is a reason to skip
+        if "nvrtc" not in str(exc).lower():
+            raise
+        report({"__skip__": f"NVRTC not found (pip install nvidia-cuda-nvrtc): {exc}"[:300]})
+        return False
     return True
+
+
+def _probe(a):
+    a[0] = 1.0
 
 
 def compile_ptx(fn, types):

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKERS = 2
+WORKERS = int(os.environ.get("JITGRAD_TEST_WORKERS", "2"))
 
 
 # JITGRAD_TEST_CUDA=gpu runs the same case scripts on a real GPU (a lent GPU machine) instead.
