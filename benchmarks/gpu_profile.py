@@ -42,12 +42,27 @@ def _kernel_table(step, steps, sync):
     return sorted(rows, reverse=True)
 
 
+def _host_profile(step, steps, sync):
+    import cProfile
+    import pstats
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(steps):
+        step()
+    sync()
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("tottime").print_stats(25)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("workloads", nargs="?", default="W1,W3,W4,W5")
     parser.add_argument("--size", default="full")
     parser.add_argument("--n", type=int, default=0, help="W1's element count")
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--host", action="store_true",
+                        help="also profile the host side of the steps (cProfile)")
     args = parser.parse_args(argv)
     from numba import cuda
     for key in args.workloads.split(","):
@@ -63,6 +78,8 @@ def main(argv=None):
             walls.append(time.perf_counter() - start)
         wall = statistics.median(walls) * 1e6
         print(f"\n{key} {workload.params}: wall {wall:,.1f} us per step (median of {args.steps})")
+        if args.host:
+            _host_profile(step, args.steps, cuda.synchronize)
         try:
             rows = _kernel_table(step, args.steps, cuda.synchronize)
         except Exception as exc:  # noqa: BLE001 - the table is optional

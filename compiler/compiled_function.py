@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 
 from jitgrad import errors, tracing
-from jitgrad.autograd.grad_fn import Node, gradient_edge, raise_modified
+from jitgrad.autograd.grad_fn import Node, gradient_edge, hand_over, raise_modified
 from jitgrad.autograd.grad_mode import ENABLED
 from jitgrad.tensor import Tensor
 
@@ -150,6 +150,27 @@ class Variant:
         return Program(graph, steps, [Ref(i) for i in provided_ids], graph.outputs, kernels)
 
 
+def _hand_over(results, inputs):
+    """Tell the engine which gradients of a compiled backward no one else holds: arrays that own
+    their memory (not views, not the program's inputs, not another result) may become .grad
+    without a copy (grad_fn.hand_over)."""
+    def memory(array):
+        return id(array.base if type(array) is np.ndarray and array.base is not None else
+                   getattr(array, "gpu_data", array))
+    taken = [memory(a) for a in inputs]
+    every = [memory(r) for r in results if r is not None]
+    for r in results:
+        if r is None:
+            continue
+        if type(r) is np.ndarray:
+            owns = r.base is None
+        else:
+            owns = getattr(r, "gpu_data", None) is not None
+        key = memory(r)
+        if owns and key not in taken and every.count(key) == 1:
+            hand_over(r)
+
+
 class CompiledFunctionBackward(Node):
     """The compiled call as one node of the eager graph: runs the fused backward program."""
 
@@ -206,6 +227,7 @@ class CompiledFunctionBackward(Node):
             if variant.backward_failed is None:
                 try:
                     result = variant.backward.run(values)
+                    _hand_over(result, values)
                 except Exception as error:  # noqa: BLE001 - a kernel that fails to build
                     variant.backward_failed = f"{type(error).__name__}: " + (
                         str(error).splitlines() or [""])[0]

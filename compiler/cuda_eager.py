@@ -35,9 +35,23 @@ from jitgrad.ops import REGISTRY
 from jitgrad.tensor import Tensor
 
 from .cuda_executor import CudaProgram, _c_strides, _meta
+from .cuda_memory import device_array
 from .ir import Graph, Node, Ref
 
 OPTIONS = {"threads": 128, "max_blocks": 1024, "tile": None}
+
+
+def _fill_the_device():
+    """max_blocks: as many blocks of OPTIONS["threads"] as the GPU holds at once (132 x 16 on an
+    H100), so a grid-stride kernel keeps every multiprocessor full; 1024 under the simulator."""
+    if _simulated():
+        return
+    try:
+        device = _cuda().get_current_device()
+        per_sm = getattr(device, "MAX_THREADS_PER_MULTIPROCESSOR", 2048) // OPTIONS["threads"]
+        OPTIONS["max_blocks"] = max(1, int(device.MULTIPROCESSOR_COUNT * per_sm))
+    except Exception:  # noqa: BLE001 - keep the default
+        pass
 
 # Ops the device path cannot run yet, and why.
 UNSUPPORTED = {
@@ -73,7 +87,7 @@ def is_device(array):
 
 
 def empty(shape, dtype):
-    return _cuda().device_array(tuple(shape), dtype=np.dtype(dtype))
+    return device_array(tuple(shape), dtype)
 
 
 def full(shape, dtype, value):
@@ -423,3 +437,6 @@ def run_inplace(spec, target, args, attrs):
     if out.dtype != data.dtype:
         out = run(REGISTRY["to_dtype"], (Tensor._make(out),), {"dtype": data.dtype})
     write(data, out)
+
+
+_fill_the_device()

@@ -18,6 +18,7 @@ batch offsets) is copied host -> device, once, when the program is built.
 """
 import numpy as np
 
+from .cuda_memory import device_array
 from .executor import kernel_arrays, last_uses
 from .ir import Ref
 from .passes.fusion import Finish, Kernel
@@ -49,6 +50,29 @@ def _meta(values):
 def _flat(array):
     """The 1-D view of a contiguous array (0-d arrays give one element)."""
     return array.reshape(array.size)
+
+
+def _launch(kernel, blocks, threads, args, plan):
+    """kernel[blocks, threads](*args), through the compiled kernel's own launch once the first
+    call has compiled it: a plan's argument types never change, so numba's per-call typing and
+    dispatch (about a third of a launch's host time on an H100 machine) are done once. `plan`
+    (a dict) keeps the launcher; the simulator, which has no compiled kernels, keeps the plain
+    call."""
+    launch = plan.get("launch")
+    if launch:
+        launch(args, (blocks, 1, 1), (threads, 1, 1), 0, 0)
+        return
+    kernel[blocks, threads](*args)
+    if launch is None:
+        plan["launch"] = _compiled_launch(kernel, args)
+
+
+def _compiled_launch(kernel, args):
+    try:
+        from numba.core.typing.typeof import Purpose, typeof
+        return kernel.overloads[tuple(typeof(a, Purpose.argument) for a in args)].launch
+    except Exception:  # noqa: BLE001 - the simulator, or a numba without these internals
+        return False
 
 
 def _basic_view(shape, key):
@@ -218,18 +242,40 @@ class CudaProgram:
         return self._fold_plan(node.op, in_shape, dims, node.dtype,
                                count=int(np.prod([in_shape[d] for d in dims])))
 
-    @staticmethod
-    def _fold_plan(op, in_shape, dims, dtype, count):
+    def _fold_plan(self, op, in_shape, dims, dtype, count):
+        """The reduce_dims passes folding `dims` of a C-contiguous array of `in_shape`: one, or
+        (when the outputs are too few to fill the device) a first pass writing per-chunk
+        partials of shape (chunks, outputs) and then the same plan over those chunks."""
         from .codegen import cuda_runtime
+        stages = []
+        while True:
+            stage = self._fold_stage(tuple(in_shape), dims)
+            stages.append(stage)
+            if stage["chunks"] == 1:
+                break
+            in_shape, dims = (stage["chunks"], stage["n_out"]), [0]
+        return dict(kernel=cuda_runtime.reduce_kernel(op, dtype), stages=stages, dtype=dtype,
+                    init=cuda_runtime.reduce_identity(op, dtype), count=max(1, count))
+
+    def _fold_stage(self, in_shape, dims):
         strides = _c_strides(in_shape)
         kept = [d for d in range(len(in_shape)) if d not in dims]
-        return dict(kernel=cuda_runtime.REDUCE[op],
-                    kshape=_meta(in_shape[d] for d in kept),
+        n_out = int(np.prod([in_shape[d] for d in kept]))
+        n_red = int(np.prod([in_shape[d] for d in dims]))
+        threads = self.threads
+        # 32 outputs per block when they are the input's innermost elements: a warp then reads
+        # 32 adjacent elements; otherwise one output per block, its lanes reading along the
+        # reduction
+        width = 32 if n_out >= 32 and threads >= 32 and strides[kept[-1]] == 1 else 1
+        lanes = threads // width
+        out_blocks = -(-n_out // width)
+        chunks = max(1, min(-(-self.max_blocks // out_blocks), n_red // (lanes * 4)))
+        return dict(kshape=_meta(in_shape[d] for d in kept),
                     kstrides=_meta(strides[d] for d in kept), krank=len(kept),
                     rshape=_meta(in_shape[d] for d in dims),
                     rstrides=_meta(strides[d] for d in dims), rrank=len(dims),
-                    n_red=int(np.prod([in_shape[d] for d in dims])),
-                    init=cuda_runtime.reduce_identity(op, dtype), count=max(1, count))
+                    n_red=n_red, n_out=n_out, width=width, chunks=chunks,
+                    blocks=max(1, min(out_blocks * chunks, 1 << 16)), threads=threads)
 
     def _matmul_plan(self, node, shapes):
         a_shape, b_shape = shapes
@@ -253,25 +299,23 @@ class CudaProgram:
     # -- running ----------------------------------------------------------------------------
     def run(self, arrays):
         """Outputs (device arrays) from inputs (C-contiguous device arrays, in input order)."""
-        cuda = _cuda()
         arrays = [_device_input(nid, array) for nid, array in zip(self.inputs, arrays)]
         env = dict(zip(self.inputs, arrays))
         partials = {}
         for i, step in enumerate(self.steps):
             if isinstance(step, Kernel):
                 plan = self.plans[i]
-                ins, outs = kernel_arrays(plan, env,
-                                          lambda shape, dtype: cuda.device_array(shape, dtype))
+                ins, outs = kernel_arrays(plan, env, device_array)
                 parts = []
                 for nid, dtype in plan["partials"]:
-                    part = cuda.device_array(plan["blocks"], dtype=dtype)
+                    part = device_array(plan["blocks"], dtype)
                     partials[nid] = part
                     parts.append(part)
-                self.kernels[i][plan["blocks"], plan["threads"]](*ins, *outs, *parts,
-                                                                 *plan["sizes"])
+                _launch(self.kernels[i], plan["blocks"], plan["threads"],
+                        (*ins, *outs, *parts, *plan["sizes"]), plan)
             elif isinstance(step, Finish):
                 node = step.node
-                out = cuda.device_array(node.shape, dtype=node.dtype)
+                out = device_array(node.shape, node.dtype)
                 self._fold(self.finish_plans[i], partials.pop(node.id), out)
                 env[node.id] = out
             else:
@@ -288,23 +332,27 @@ class CudaProgram:
                                count=int(np.prod(source_shape)))
 
     def _fold(self, plan, src, out):
-        from .codegen import cuda_runtime
-        blocks, threads = cuda_runtime.launch_1d(max(1, out.size), self.threads, self.max_blocks)
-        plan["kernel"][blocks, threads](_flat(src), _flat(out), plan["kshape"],
-                                        plan["kstrides"], plan["krank"], plan["rshape"],
-                                        plan["rstrides"], plan["rrank"], plan["n_red"],
-                                        plan["init"], plan["count"])
+        src = _flat(src)
+        last = len(plan["stages"]) - 1
+        for k, stage in enumerate(plan["stages"]):
+            dst = _flat(out) if k == last else \
+                device_array(stage["chunks"] * stage["n_out"], plan["dtype"])
+            _launch(plan["kernel"], stage["blocks"], stage["threads"],
+                    (src, dst, stage["kshape"], stage["kstrides"], stage["krank"],
+                     stage["rshape"], stage["rstrides"], stage["rrank"], stage["n_red"],
+                     plan["init"], plan["count"], stage["n_out"], stage["width"],
+                     stage["chunks"], int(k == last)), stage)
+            src = dst
 
     def _extern(self, i, node, env):
         from .codegen import cuda_runtime
-        cuda = _cuda()
         op = node.op
         plan = self.extern_plans[i]
         args = [env[r.id] for r in node.refs()]
         shape, dtype = tuple(node.shape), node.dtype
         if op == "reshape":
             return args[0].reshape(shape)
-        out = cuda.device_array(shape, dtype=dtype)
+        out = device_array(shape, dtype)
         if out.size == 0:
             return out
         if op in _REDUCE_OPS:

@@ -40,9 +40,27 @@ def current_device():
 
 def get_device_name(device=None):
     require(0)
-    name = getattr(_numba_cuda().gpus[0].device, "name", "")
+    gpu = _numba_cuda().gpus[0]
+    # numba.cuda's device context delegates attributes to the device (numba-cuda has no
+    # `.device` on it); the simulator's has neither
+    name = getattr(gpu, "name", None) or getattr(getattr(gpu, "device", None), "name", "")
     name = name.decode() if isinstance(name, bytes) else str(name)
     return name or "CUDA device 0 (Numba's simulator)"
+
+
+def empty_cache():
+    """Release the cached device memory that no tensor uses (torch.cuda.empty_cache)."""
+    if _BACKEND:
+        from compiler import cuda_memory
+        cuda_memory.empty_cache()
+
+
+def memory_reserved(device=None):
+    """Bytes of device memory held by jitgrad's caching allocator, in use or cached."""
+    if not _BACKEND:
+        return 0
+    from compiler import cuda_memory
+    return cuda_memory.reserved()
 
 
 def synchronize(device=None):

@@ -87,6 +87,14 @@ def slicing(x, y):
     return (z[:, 1:6:2] * 2.0).sum(0) + z.permute(1, 0)[0]
 
 
+def pairwise(pos, mask):
+    # W5's Lennard-Jones energy: rows of 3 (the (n, n, 3) difference summed over the last dim)
+    diff = pos[:, None, :] - pos[None, :, :]
+    r2 = (diff * diff).sum(-1) + 1.0
+    inv6 = (1 / r2) ** 3
+    return ((inv6 * inv6 - inv6) * mask).sum()
+
+
 def _rng(seed):
     return np.random.default_rng(seed)
 
@@ -119,7 +127,20 @@ def _cases():
                                                     _rng(10).standard_normal((3, 4, 5))])
     cases["slicing_f64"] = (slicing, [_rng(11).standard_normal((3, 4)),
                                       _rng(12).standard_normal((3, 3))])
+    # The cases above run their row kernels a block per row (SERIAL_ROWS off); these, one
+    # thread per row (codegen.numba_cuda.SERIAL_ROWS, as the real backend does for short rows)
+    cases["softmax_serial"] = (softmax, [_rng(13).standard_normal((6, 7)).astype(np.float32)])
+    cases["middle_dim_serial"] = (middle_dim, [_rng(14).standard_normal((3, 4, 5))])
+    cases["row_and_total_serial"] = (row_and_total, [_rng(15).standard_normal((5, 7))])
+    cases["pairwise_serial"] = (pairwise, [_rng(16).standard_normal((9, 3)),
+                                           1 - np.eye(9)])
     return cases
+
+
+def _serial_rows(name):
+    """Set codegen.numba_cuda.SERIAL_ROWS for case `name` (off unless it ends in _serial)."""
+    from compiler.codegen import numba_cuda
+    numba_cuda.SERIAL_ROWS = 16 if name.endswith("_serial") else 0
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -132,13 +153,15 @@ def _compile(fn, arrays):
 
 
 def _describe(program):
+    from compiler.codegen.numba_cuda import serial_rows
     from compiler.passes.fusion import Finish, Kernel
     kernels, externs = [], []
     for step in program.steps:
         if isinstance(step, Kernel):
             kernels.append({"name": step.name, "space": list(step.space),
                             "reduced": sorted(step.reduced), "rows": len(step.row),
-                            "totals": len(step.totals), "columns": len(step.columns)})
+                            "totals": len(step.totals), "columns": len(step.columns),
+                            "serial": serial_rows(step)})
         elif not isinstance(step, Finish):
             externs.append(step.node.op)
     return kernels, externs
@@ -244,6 +267,7 @@ def main(names):
             elif name == "host_input":
                 errors = host_input_case()
             else:
+                _serial_rows(name)
                 fn, arrays = cases[name]
                 errors, kernels, externs = run_case(fn, arrays)
         except Exception:  # noqa: BLE001 - reported per case
@@ -313,6 +337,14 @@ def ptx_program(graph, steps):
         compile_ptx(getattr(module, step.name), types)
 
 
+def _reduce_types(src, dst):
+    """reduce_dims's argument types (cuda_executor.CudaProgram._fold)."""
+    import numba
+    i64 = numba.int64
+    return ([arr(src), arr(dst)] + [arr(np.int64)] * 2 + [i64] + [arr(np.int64)] * 2 +
+            [i64, i64, numba.from_dtype(np.dtype(dst)), i64, i64, i64, i64, i64])
+
+
 def ptx_main(names):
     """Compile every generated kernel, and the runtime kernels, with Numba's real CUDA compiler
     for compute capability 8.0 (needs libNVVM, no GPU). JSON: name -> errors."""
@@ -328,6 +360,7 @@ def ptx_main(names):
     for name in names or default:
         errors = []
         try:
+            _serial_rows(name)
             fn, arrays = cases[name]
             variant, _ = _compile(fn, arrays)
             for program in (variant.forward, variant.backward):
@@ -346,12 +379,10 @@ def ptx_main(names):
             compile_ptx(cuda_runtime.strided_copy, [arr(dtype)] * 2 + [arr(np.int64)] * 3 +
                         [i64] * 4)
             compile_ptx(cuda_runtime.fill, [arr(dtype), t, i64])
-            for kernel in cuda_runtime.REDUCE.values():
-                compile_ptx(kernel, [arr(dtype)] * 2 + [arr(np.int64)] * 2 + [i64] +
-                            [arr(np.int64)] * 2 + [i64, i64, t, i64])
-        compile_ptx(cuda_runtime.REDUCE["sum"], [arr(np.bool_), arr(np.int64)] +
-                    [arr(np.int64)] * 2 + [i64] + [arr(np.int64)] * 2 +
-                    [i64, i64, numba.int64, i64])
+            for op in ("sum", "mean", "prod", "amax", "amin"):
+                compile_ptx(cuda_runtime.reduce_kernel(op, dtype), _reduce_types(dtype, dtype))
+        compile_ptx(cuda_runtime.reduce_kernel("sum", np.int64),
+                    _reduce_types(np.bool_, np.int64))
     except Exception:  # noqa: BLE001
         errors.append(traceback.format_exc())
     results["runtime"] = errors

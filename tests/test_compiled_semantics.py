@@ -280,3 +280,44 @@ def test_buffer_pool_reuses_only_what_nothing_refers_to():
     del view, second
     compiled(x, jitgrad.tensor(np.float32(4.0)))
     assert sum(len(a) for a in pool.arrays.values()) == 2     # reused, not grown
+
+
+# -- .grad takes a compiled backward's fresh gradient without a copy, never a shared one -------
+def test_first_grad_is_taken_without_copy_and_accumulates_like_eager():
+    def f(x, w):
+        return (jitgrad.sin(x) * w).sum()
+    compiled = jitgrad.compile(f)
+    values = ([0.1, 0.2, 0.3], [1.0, -1.0, 0.5])
+    for fn in (f, compiled):
+        x, w = leaves(*values)
+        loss = fn(x, w)
+        loss.backward(retain_graph=True)
+        first = x.grad
+        first_values = first.numpy().copy()
+        loss.backward()                       # accumulates into the same .grad, in place
+        assert x.grad is first
+        np.testing.assert_allclose(x.grad.numpy(), 2 * first_values, rtol=1e-12)
+        np.testing.assert_allclose(first_values, np.cos(values[0]) * values[1], rtol=1e-12)
+        np.testing.assert_allclose(w.grad.numpy(), 2 * np.sin(values[0]), rtol=1e-12)
+
+
+def test_one_gradient_array_for_two_leaves_is_copied_for_each():
+    # d/da and d/db of (a + b).sum() are the same value: each .grad must get its own array
+    compiled = jitgrad.compile(lambda a, b: (a + b).sum())
+    a, b = leaves([1.0, 2.0], [3.0, 4.0])
+    compiled(a, b).backward()
+    a.grad.add_(10.0)
+    np.testing.assert_array_equal(a.grad.numpy(), [11.0, 11.0])
+    np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0])
+
+
+def test_a_gradient_a_hook_kept_is_not_accumulated_into():
+    compiled = jitgrad.compile(lambda x: (x * x).sum())
+    x, = leaves([1.0, 2.0])
+    seen = []
+    x.register_hook(seen.append)
+    loss = compiled(x)
+    loss.backward(retain_graph=True)
+    loss.backward()
+    np.testing.assert_array_equal(seen[0].numpy(), [2.0, 4.0])    # as PyTorch: unchanged
+    np.testing.assert_array_equal(x.grad.numpy(), [4.0, 8.0])

@@ -88,6 +88,13 @@ def test_cat_getitem_permute(results):
     assert {"cat", "getitem", "index_backward", "permute"} <= set(result["externs"])
 
 
+@pytest.mark.parametrize("name", ["softmax_serial", "middle_dim_serial", "row_and_total_serial",
+                                  "pairwise_serial"])
+def test_short_rows_one_thread_per_row(results, name):
+    result = _check(results, name)
+    assert any(k["serial"] and k["reduced"] for k in result["kernels"])
+
+
 def test_unsupported_extern_raises(results):
     _check(results, "unsupported")
 

@@ -87,44 +87,81 @@ def _divide(acc, count):
     return acc / count
 
 
-def _make_reduce(combine, finalize):
+REDUCE_THREADS = 256      # threads per block of reduce_dims (a power of two)
+_COMBINE = {"sum": _add, "sum_to_size": _add, "mean": _add, "prod": _mul,
+            "amax": getattr(scalar.fmax, "py_func", scalar.fmax),
+            "amin": getattr(scalar.fmin, "py_func", scalar.fmin)}
+_REDUCE = {}
+
+
+def reduce_kernel(op, dtype):
+    """reduce_dims for one reduction op and output dtype (the block's shared partials have the
+    output's type, a compile-time constant), built once."""
+    import numba
+    key = (op, np.dtype(dtype))
+    kernel = _REDUCE.get(key)
+    if kernel is None:
+        kernel = _REDUCE[key] = _make_reduce(_COMBINE[op], _divide if op == "mean" else _same,
+                                             numba.from_dtype(key[1]))
+    return kernel
+
+
+def _make_reduce(combine, finalize, acc_type):
     combine = cuda.jit(device=True)(combine)
     finalize = cuda.jit(device=True)(finalize)
+    threads = REDUCE_THREADS
 
     @cuda.jit
     def reduce_dims(src, dst, kshape, kstrides, krank, rshape, rstrides, rrank, n_red, init,
-                    count):
-        """One thread per output element: dst[i] = finalize(fold of src over the reduced
-        dims, count). The kept dims (kshape/kstrides) are the output's dims in order; adjacent
-        threads read adjacent kept elements, so a leading-dim reduction is coalesced."""
-        for i in range(cuda.grid(1), dst.size, cuda.gridsize(1)):
-            rem = i
-            base = 0
-            for d in range(krank - 1, -1, -1):
-                base += (rem % kshape[d]) * kstrides[d]
-                rem = rem // kshape[d]
+                    count, n_out, width, chunks, final):
+        """dst[c * n_out + i] = the fold of src over the reduced dims for output element i,
+        over reduction indices r = c * lanes + lane (mod chunks * lanes), then finalize(.,
+        count) when `final` (else the raw partial, for a second pass over the chunks).
+
+        A block of `lanes * width` threads handles `width` consecutive outputs (1, or 32 when
+        the outputs are the input's innermost dim, so a warp reads 32 adjacent elements) and
+        one chunk: each lane folds a strided share of the reduction (with width 1, adjacent
+        threads read adjacent reduced elements), and a shared-memory tree combines the lanes.
+        The kept dims (kshape/kstrides) are the output's dims in order."""
+        shared = cuda.shared.array(threads, acc_type)
+        tid = cuda.threadIdx.x
+        lanes = cuda.blockDim.x // width
+        column = tid % width
+        lane = tid // width
+        out_blocks = (n_out + width - 1) // width
+        for b in range(cuda.blockIdx.x, out_blocks * chunks, cuda.gridDim.x):
+            c = b // out_blocks
+            i = (b % out_blocks) * width + column
             acc = init
-            for r in range(n_red):
-                rem = r
-                off = base
-                for d in range(rrank - 1, -1, -1):
-                    off += (rem % rshape[d]) * rstrides[d]
-                    rem = rem // rshape[d]
-                acc = combine(acc, src[off])
-            dst[i] = finalize(acc, count)
+            if i < n_out:
+                rem = i
+                base = 0
+                for d in range(krank - 1, -1, -1):
+                    base += (rem % kshape[d]) * kstrides[d]
+                    rem = rem // kshape[d]
+                for r in range(c * lanes + lane, n_red, chunks * lanes):
+                    rem = r
+                    off = base
+                    for d in range(rrank - 1, -1, -1):
+                        off += (rem % rshape[d]) * rstrides[d]
+                        rem = rem // rshape[d]
+                    acc = combine(acc, src[off])
+            shared[tid] = acc
+            cuda.syncthreads()
+            half = lanes // 2
+            while half > 0:
+                if lane < half:
+                    shared[tid] = combine(shared[tid], shared[tid + half * width])
+                cuda.syncthreads()
+                half = half // 2
+            if lane == 0 and i < n_out:
+                if final:
+                    dst[c * n_out + i] = finalize(shared[tid], count)
+                else:
+                    dst[c * n_out + i] = shared[tid]
+            cuda.syncthreads()
 
     return reduce_dims
-
-
-REDUCE = {
-    "sum": _make_reduce(_add, _same),
-    "sum_to_size": None,      # filled below: the same kernel as sum
-    "mean": _make_reduce(_add, _divide),
-    "prod": _make_reduce(_mul, _same),
-    "amax": _make_reduce(getattr(scalar.fmax, "py_func", scalar.fmax), _same),
-    "amin": _make_reduce(getattr(scalar.fmin, "py_func", scalar.fmin), _same),
-}
-REDUCE["sum_to_size"] = REDUCE["sum"]
 
 
 def reduce_identity(op, dtype):

@@ -15,6 +15,9 @@ Only the loop structure differs:
   partials and every thread reads the row's value. Values constant along R are computed by
   every thread (cheap arithmetic, no broadcast through memory); stores of such values and
   total-reduction contributions of them are done by thread 0 only.
+  Rows that reduce only a few elements (SERIAL_ROWS, at the captured sizes: W5's (n, n, 3))
+  instead go one per thread, grid-stride over rows like an elementwise kernel, each thread
+  folding its row's elements in turn (no shared arrays, no barriers).
 - Total reductions: every thread accumulates its share, then a shared-memory tree reduction per
   block writes one partial per block (`part_i[blockIdx.x]`), and the Finish step combines the
   partials (cuda_executor). Per-block partials rather than `cuda.atomic.add`: the result is
@@ -33,6 +36,16 @@ from . import numba_cpu
 from .numba_cpu import _ACCUMULATE, _expression
 
 DEFAULT_THREADS = 128
+# Row kernels whose rows reduce at most this many elements (at the captured sizes) give each
+# thread whole rows instead of a block per row: a block of >= 32 threads for 3 elements, with
+# a shared-memory tree and its barriers per row, was 1.3 ms of W5's 2.3 ms on an H100.
+SERIAL_ROWS = 16
+
+
+def serial_rows(kernel):
+    """Whether a row kernel runs one thread per row (see SERIAL_ROWS)."""
+    reduced = kernel.reduced if kernel.space else ()
+    return bool(reduced) and int(np.prod([kernel.space[d] for d in reduced])) <= SERIAL_ROWS
 
 
 def _numba_type(dtype):
@@ -44,6 +57,7 @@ class _CudaRenderer(numba_cpu._Renderer):
         super().__init__(kernel, graph, dynamic)
         self.rows = bool(self.r_dims)
         self.red_dims = sorted(self.r_dims)
+        self.serial = serial_rows(kernel)    # one thread per row: no shared arrays, no barriers
 
     def compute(self, node):
         # The CPU backend's templates and literals; math.* (libdevice), never vecmath.
@@ -102,7 +116,7 @@ class _CudaRenderer(numba_cpu._Renderer):
         for rid in self.total_index:
             dt = _numba_type(self.members[rid].dtype)
             out.append(f"{ind}sh_t{rid} = cuda.shared.array(THREADS, numba.{dt})")
-        if self.rows:
+        if self.rows and not self.serial:
             for rid in self.compute_pass:
                 dt = _numba_type(self.members[rid].dtype)
                 out.append(f"{ind}sh_v{rid} = cuda.shared.array(THREADS, numba.{dt})")
@@ -112,7 +126,9 @@ class _CudaRenderer(numba_cpu._Renderer):
         if self.rows:
             out.append(f"{ind}n_rows = {self._product(self.outer_dims)}")
             out.append(f"{ind}n_red = {self._product(self.red_dims)}")
-            out.append(f"{ind}for row in range(cuda.blockIdx.x, n_rows, cuda.gridDim.x):")
+            rows = "cuda.grid(1), n_rows, cuda.gridsize(1)" if self.serial else \
+                "cuda.blockIdx.x, n_rows, cuda.gridDim.x"
+            out.append(f"{ind}for row in range({rows}):")
             ind += "    "
             self._decompose(out, ind, "row", self.outer_dims, "i")
         else:
@@ -143,7 +159,7 @@ class _CudaRenderer(numba_cpu._Renderer):
         computes them; only thread 0 stores or accumulates them."""
         computes, once = self.stage_work(stage)
         out.extend(f"{ind}{line}" for line in computes)
-        if once and self.rows:
+        if once and self.rows and not self.serial:
             out.append(f"{ind}if tid == 0:")
             out.extend(f"{ind}    {line}" for line in once)
         else:
@@ -156,11 +172,15 @@ class _CudaRenderer(numba_cpu._Renderer):
         reductions, stores, totals, nodes, loads = work
         for n in reductions:
             out.append(f"{ind}v{n.id} = {self._identity(n)}")
-        out.append(f"{ind}for red in range(tid, n_red, nthreads):")
+        red = "n_red" if self.serial else "tid, n_red, nthreads"
+        out.append(f"{ind}for red in range({red}):")
         inner = ind + "    "
         self._decompose(out, inner, "red", self.red_dims, "j")
         out.extend(self.pass_body(inner, work))
         if not reductions:
+            return
+        if self.serial:
+            self._mean(out, ind, reductions)
             return
         for n in reductions:
             out.append(f"{ind}sh_v{n.id}[tid] = v{n.id}")
@@ -169,6 +189,10 @@ class _CudaRenderer(numba_cpu._Renderer):
             out.append(f"{ind}v{n.id} = sh_v{n.id}[0]")
         # Every thread has read the row's values before any thread writes the arrays again.
         out.append(f"{ind}cuda.syncthreads()")
+        self._mean(out, ind, reductions)
+
+    @staticmethod
+    def _mean(out, ind, reductions):
         for n in reductions:
             if n.op == "mean":
                 # The count in the value's dtype: a float32 mean stays float32.
@@ -185,10 +209,11 @@ def launch(kernel, space, threads, max_blocks):
 
     Row kernels: one block per row (at most max_blocks, striding over the rest), with the
     fewest threads (a power of two, at least a warp) that cover the reduced extent. Elementwise
-    kernels: enough blocks of `threads` to cover the space, at most max_blocks."""
+    kernels and serial row kernels (one thread per row): enough blocks of `threads` to cover
+    the space (the rows), at most max_blocks."""
     reduced = set(kernel.reduced) if kernel.space else set()
     outer = int(np.prod([s for d, s in enumerate(space) if d not in reduced]))
-    if reduced:
+    if reduced and not serial_rows(kernel):
         n_red = int(np.prod([space[d] for d in reduced]))
         per_block = min(threads, max(32, 1 << max(0, n_red - 1).bit_length()))
         return max(1, min(outer, max_blocks)), per_block

@@ -237,6 +237,24 @@ class AccumulateGrad(Node):
         return ()
 
 
+# Gradient arrays that nothing but the engine holds (a compiled backward's fresh outputs, each
+# for one consumer), by id: the first accumulation into a hook-free leaf takes such an array as
+# its .grad instead of copying it, as PyTorch's AccumulateGrad steals a gradient that no one
+# else references. Weak: an array dropped on the way is forgotten.
+_UNSHARED = weakref.WeakValueDictionary()
+
+
+def hand_over(array):
+    """Declare `array` a gradient only the engine holds (see _UNSHARED)."""
+    _UNSHARED[id(array)] = array
+
+
+def _take(tensor, array):
+    """Whether the leaf `tensor` may keep `array` itself as its first .grad."""
+    return (_UNSHARED.pop(id(array), None) is array and not tensor._hooks
+            and array.dtype == tensor._data.dtype and array.shape == tensor._data.shape)
+
+
 def accumulate_into(tensor, grad, as_tensor):
     """PyTorch's AccumulateGrad: take the first gradient, add later ones (in place unless the
     existing .grad is part of a graph or create_graph is on)."""
@@ -247,7 +265,12 @@ def accumulate_into(tensor, grad, as_tensor):
         # create_graph (grad mode is what the engine set it to), accumulate as below.
         from .grad_mode import ENABLED
         if old is None:
-            tensor._grad = grad if grad._requires_grad else grad.detach().clone()
+            if grad._requires_grad:
+                tensor._grad = grad
+            elif _take(tensor, grad._data):
+                tensor._grad = Tensor._make(grad._data)
+            else:
+                tensor._grad = grad.detach().clone()
         elif ENABLED.get() or old._requires_grad or not _fits(old._data, grad._data):
             tensor._grad = old + grad
         else:
@@ -256,8 +279,9 @@ def accumulate_into(tensor, grad, as_tensor):
     grad = np.asarray(grad)
     if old is None:
         # A gradient array may be shared (add passes its gradient through to both inputs),
-        # so .grad gets its own copy before later in-place accumulation.
-        tensor._grad = Tensor._make(np.array(grad, dtype=tensor._data.dtype, copy=True))
+        # so .grad gets its own copy before later in-place accumulation, unless it is not.
+        tensor._grad = Tensor._make(grad if _take(tensor, grad) else
+                                    np.array(grad, dtype=tensor._data.dtype, copy=True))
     elif old._requires_grad:
         tensor._grad = Tensor._make(old._data + grad)
     else:
