@@ -53,15 +53,21 @@ def _flat(array):
 
 
 def _launch(kernel, blocks, threads, args, plan):
-    """kernel[blocks, threads](*args), through the compiled kernel's own launch once the first
-    call has compiled it: a plan's argument types never change, so numba's per-call typing and
-    dispatch (about a third of a launch's host time on an H100 machine) are done once. `plan`
-    (a dict) keeps the launcher; the simulator, which has no compiled kernels, keeps the plain
-    call."""
+    """kernel[blocks, threads](*args), through a launcher made once the first call has compiled
+    the kernel (_compiled_launch): a plan's argument types never change, so numba's per-call
+    typing, dispatch and argument conversion (most of a launch's host time on an H100 machine:
+    W5's 20 launches took 3.6 ms of host time a step) are done once. `plan` (a dict) keeps the
+    launcher; under the simulator, or where a launcher cannot be made, the plain call stays."""
     launch = plan.get("launch")
     if launch:
-        launch(args, (blocks, 1, 1), (threads, 1, 1), 0, 0)
-        return
+        try:
+            launch(args, (blocks, 1, 1), (threads, 1, 1))
+            plan["checked"] = True
+            return
+        except Exception:  # noqa: BLE001 - nothing was launched: fall back, once
+            if plan.get("checked"):
+                raise
+            plan["launch"] = False
     kernel[blocks, threads](*args)
     if launch is None:
         plan["launch"] = _compiled_launch(kernel, args)
@@ -69,10 +75,57 @@ def _launch(kernel, blocks, threads, args, plan):
 
 def _compiled_launch(kernel, args):
     try:
-        from numba.core.typing.typeof import Purpose, typeof
-        return kernel.overloads[tuple(typeof(a, Purpose.argument) for a in args)].launch
+        import sys
+        from numba.cuda.cudadrv import driver
+        module = sys.modules[type(kernel).__module__]      # numba's CUDA dispatcher module
+        types = tuple(module.typeof(a, module.Purpose.argument) for a in args)
+        compiled = kernel.overloads[types]
+        # numba-cuda launches on cuda.core streams (the default stream, as kernel[...] uses)
+        stream = driver._to_core_stream(0) if hasattr(driver, "_to_core_stream") else 0
     except Exception:  # noqa: BLE001 - the simulator, or a numba without these internals
         return False
+    packed = _packed_launch(module, compiled, types, stream)
+    return packed or (lambda args, grid, block: compiled.launch(args, grid, block, stream, 0))
+
+
+def _packed_launch(module, compiled, types, stream):
+    """numba-cuda's own launch (cuda.core's `launch`) with the kernel parameters packed here as
+    its _Kernel.launch packs them (an array: meminfo, parent, size, itemsize, data pointer,
+    shape, byte strides; scalars as ctypes values), without its per-argument conversions of
+    device arrays; None where numba is not numba-cuda or an argument is of another type."""
+    import ctypes
+    launch, config_type = getattr(module, "launch", None), getattr(module, "LaunchConfig", None)
+    if launch is None or config_type is None or compiled.debug or compiled.extensions or \
+            getattr(compiled, "cooperative", False):
+        return None
+    scalars = {"float64": ctypes.c_double, "float32": ctypes.c_float, "bool": bool}
+    pack = []
+    for t in types:
+        if type(t).__name__ == "Array":
+            pack.append(None)
+        elif str(t) in scalars:
+            pack.append(scalars[str(t)])
+        elif str(t).startswith(("int", "uint")) and hasattr(ctypes, f"c_{t}"):
+            pack.append(getattr(ctypes, f"c_{t}"))
+        else:
+            return None
+    function = compiled._codelibrary.get_cufunc().kernel
+    configs = {}
+
+    def packed(args, grid, block):
+        config = configs.get((grid, block))
+        if config is None:
+            config = configs[(grid, block)] = config_type(grid=grid, block=block)
+        params = []
+        for convert, a in zip(pack, args):
+            if convert is None:
+                params += (0, 0, a.size, a.dtype.itemsize, a.device_ctypes_pointer.value or 0)
+                params += a.shape
+                params += a.strides
+            else:
+                params.append(convert(a))
+        launch(stream, config, function, *params)
+    return packed
 
 
 def _basic_view(shape, key):
@@ -370,14 +423,15 @@ class CudaProgram:
             flat = _flat(out)
             if plan["zero"]:
                 blocks, threads = cuda_runtime.launch_1d(out.size, self.threads, self.max_blocks)
-                cuda_runtime.fill[blocks, threads](flat, np.dtype(dtype).type(0), out.size)
+                _launch(cuda_runtime.fill, blocks, threads,
+                        (flat, np.dtype(dtype).type(0), out.size), plan.setdefault("fill", {}))
             for copy in plan["copies"]:
                 if copy["n"] == 0:
                     continue
                 blocks, threads = cuda_runtime.launch_1d(copy["n"], self.threads,
                                                             self.max_blocks)
-                cuda_runtime.strided_copy[blocks, threads](
-                    _flat(args[copy["arg"]]), flat, copy["shape"], copy["src_strides"],
-                    copy["dst_strides"], copy["src_base"], copy["dst_base"], copy["rank"],
-                    copy["n"])
+                _launch(cuda_runtime.strided_copy, blocks, threads,
+                        (_flat(args[copy["arg"]]), flat, copy["shape"], copy["src_strides"],
+                         copy["dst_strides"], copy["src_base"], copy["dst_base"],
+                         copy["rank"], copy["n"]), copy)
         return out
