@@ -67,31 +67,48 @@ def _allocate(context, size):
     return block
 
 
+_DEVICE = []            # [context, MemoryPointer, DeviceNDArray] once the device is in use
+
+
+def _device():
+    if not _DEVICE:
+        from numba.cuda.cudadrv.devicearray import DeviceNDArray
+        from numba.cuda.cudadrv.driver import MemoryPointer
+        _DEVICE.extend((_cuda().current_context(), MemoryPointer, DeviceNDArray))
+    return _DEVICE
+
+
 def device_array(shape, dtype):
     """A new (uninitialised) C-contiguous device array."""
-    cuda = _cuda()
     dtype = np.dtype(dtype)
     shape = tuple(int(s) for s in shape) if isinstance(shape, (tuple, list)) else (int(shape),)
     nbytes = dtype.itemsize
     for s in shape:
         nbytes *= s
-    from numba import config
-    if nbytes == 0 or config.ENABLE_CUDASIM:
-        return cuda.device_array(shape, dtype=dtype)
-    from numba.cuda.cudadrv.devicearray import DeviceNDArray
-    from numba.cuda.cudadrv.driver import MemoryPointer
+    if nbytes == 0 or _simulated():
+        return _cuda().device_array(shape, dtype=dtype)
+    context, memory_pointer, device_ndarray = _DEVICE or _device()
     size = _rounded(nbytes)
-    context = cuda.current_context()
     block = _take(size)
     if block is None:
         block = _allocate(context, size)
-    pointer = MemoryPointer(context, block.device_pointer, size,
-                            finalizer=lambda: _give_back(block, size))
+    pointer = memory_pointer(context, block.device_pointer, size,
+                             finalizer=lambda: _give_back(block, size))
     strides, acc = [], dtype.itemsize
     for s in reversed(shape):
         strides.append(acc)
         acc *= s
-    return DeviceNDArray(shape, tuple(reversed(strides)), dtype, gpu_data=pointer)
+    return device_ndarray(shape, tuple(reversed(strides)), dtype, gpu_data=pointer)
+
+
+def _simulated():
+    if not _SIMULATED:     # numba reads the switch once, at import
+        from numba import config
+        _SIMULATED.append(bool(config.ENABLE_CUDASIM))
+    return _SIMULATED[0]
+
+
+_SIMULATED = []
 
 
 def empty_cache():
