@@ -706,10 +706,7 @@ def run(args, *, pin=True, torch_compile_backend="inductor", out=print):
             out("jitgrad bench: --device cuda needs a CUDA GPU (numba.cuda finds none; "
                 "NUMBA_ENABLE_CUDASIM=1 runs Numba's simulator, for tests only)")
             return 2
-    # W2's class-index cross entropy has no CUDA kernel yet: by default the GPU suite runs
-    # W1, W3, W4 and W5 (ask for W2 to see its error).
-    default = [k for k in WORKLOADS if args.device == "cpu" or k != "W2"]
-    keys = [k.strip().upper() for k in (args.workload or ",".join(default)).split(",")
+    keys = [k.strip().upper() for k in (args.workload or ",".join(WORKLOADS)).split(",")
             if k.strip()]
     unknown = [k for k in keys if k not in WORKLOADS]
     if unknown:

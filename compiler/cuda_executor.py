@@ -11,7 +11,9 @@ Extern steps run on the device where simple:
   with a basic key: codegen.cuda_runtime.strided_copy (plus a zero fill);
 - sum, mean, prod, amax, amin, sum_to_size over any dims: cuda_runtime's reduce kernels, one
   thread per output element;
-- matmul (batched, broadcasting batch dims): cuda_runtime's tiled shared-memory kernel.
+- matmul (batched, broadcasting batch dims): cuBLAS through CuPy when CuPy is installed (the
+  arrays shared through __cuda_array_interface__, no copy), else cuda_runtime's tiled
+  shared-memory kernel.
 Any other extern op raises NotImplementedError naming it, when the program is built: nothing is
 ever copied to the host behind the caller's back. Only small int64 metadata (shapes, strides,
 batch offsets) is copied host -> device, once, when the program is built.
@@ -109,23 +111,76 @@ def _packed_launch(module, compiled, types, stream):
             pack.append(getattr(ctypes, f"c_{t}"))
         else:
             return None
-    function = compiled._codelibrary.get_cufunc().kernel
-    configs = {}
+    return _Packed(launch, config_type, compiled._codelibrary.get_cufunc().kernel, stream, pack)
 
-    def packed(args, grid, block):
-        config = configs.get((grid, block))
-        if config is None:
-            config = configs[(grid, block)] = config_type(grid=grid, block=block)
+
+class _Packed:
+    """A packed launcher (see _packed_launch): `launcher(args, grid, block)`."""
+
+    def __init__(self, launch, config_type, function, stream, pack):
+        self.launch, self.config_type, self.function = launch, config_type, function
+        self.stream, self.pack = stream, pack
+        self.configs = {}
+
+    def __call__(self, args, grid, block):
         params = []
-        for convert, a in zip(pack, args):
+        for convert, a in zip(self.pack, args):
             if convert is None:
                 params += (0, 0, a.size, a.dtype.itemsize, a.device_ctypes_pointer.value or 0)
                 params += a.shape
                 params += a.strides
             else:
                 params.append(convert(a))
-        launch(stream, config, function, *params)
-    return packed
+        self.raw(params, grid, block)
+
+    def raw(self, params, grid, block):
+        config = self.configs.get((grid, block))
+        if config is None:
+            config = self.configs[(grid, block)] = self.config_type(grid=grid, block=block)
+        self.launch(self.stream, config, self.function, *params)
+
+    def direct(self, args, grid, block):
+        """A launcher for later calls whose arguments differ from `args` only in the arrays'
+        memory: `launcher(bases)` takes, for each array argument, a C-contiguous array holding
+        the same elements (the view's base: no numba view is built), and the other arguments
+        are those of `args`."""
+        template, positions = [], []
+        for convert, a in zip(self.pack, args):
+            if convert is None:
+                template += (0, 0, a.size, a.dtype.itemsize, 0)
+                positions.append(len(template) - 1)
+                template += a.shape
+                template += a.strides
+            else:
+                template.append(convert(a))
+
+        def launcher(bases):
+            params = template.copy()
+            for position, base in zip(positions, bases):
+                params[position] = base.device_ctypes_pointer.value or 0
+            self.raw(params, grid, block)
+        return launcher
+
+
+_CUPY = []
+
+
+def _cupy():
+    """CuPy, for matmul through cuBLAS, when it is installed and sees the GPU (not under the
+    simulator; JITGRAD_CUDA_MATMUL=numba keeps the tiled kernel); else None."""
+    if not _CUPY:
+        import os
+        from numba import config
+        cupy = None
+        if not config.ENABLE_CUDASIM and os.environ.get("JITGRAD_CUDA_MATMUL") != "numba":
+            try:
+                import cupy
+                if cupy.cuda.runtime.getDeviceCount() < 1:
+                    cupy = None
+            except Exception:  # noqa: BLE001 - not installed, or no usable CUDA for it
+                cupy = None
+        _CUPY.append(cupy)
+    return _CUPY[0]
 
 
 def _basic_view(shape, key):
@@ -358,14 +413,19 @@ class CudaProgram:
         for i, step in enumerate(self.steps):
             if isinstance(step, Kernel):
                 plan = self.plans[i]
-                ins, outs = kernel_arrays(plan, env, device_array)
-                parts = []
-                for nid, dtype in plan["partials"]:
-                    part = device_array(plan["blocks"], dtype)
-                    partials[nid] = part
-                    parts.append(part)
-                _launch(self.kernels[i], plan["blocks"], plan["threads"],
-                        (*ins, *outs, *parts, *plan["sizes"]), plan)
+                direct = plan.get("direct")
+                if direct:
+                    # the arrays themselves: the launcher knows how the kernel views them
+                    bases = [env[nid] for nid, _ in plan["inputs"]]
+                    for nid, shape, dtype, _ in plan["outputs"]:
+                        bases.append(device_array(shape, dtype))
+                        env[nid] = bases[-1]
+                    for nid, dtype in plan["partials"]:
+                        bases.append(device_array(plan["blocks"], dtype))
+                        partials[nid] = bases[-1]
+                    direct(bases)
+                else:
+                    self._launch_kernel(i, plan, env, partials)
             elif isinstance(step, Finish):
                 node = step.node
                 out = device_array(node.shape, node.dtype)
@@ -376,6 +436,21 @@ class CudaProgram:
             for nid in self.free_after.get(i, ()):
                 env.pop(nid, None)
         return [None if r is None else env[r.id] for r in self.outputs]
+
+    def _launch_kernel(self, i, plan, env, partials):
+        """Kernel step i through numba views of its arrays; once its packed launcher has run,
+        the plan gets a direct launcher (_Packed.direct) that later calls use instead."""
+        ins, outs = kernel_arrays(plan, env, device_array)
+        parts = []
+        for nid, dtype in plan["partials"]:
+            part = device_array(plan["blocks"], dtype)
+            partials[nid] = part
+            parts.append(part)
+        args = (*ins, *outs, *parts, *plan["sizes"])
+        _launch(self.kernels[i], plan["blocks"], plan["threads"], args, plan)
+        if isinstance(plan.get("launch"), _Packed) and plan.get("checked"):
+            plan["direct"] = plan["launch"].direct(args, (plan["blocks"], 1, 1),
+                                                   (plan["threads"], 1, 1))
 
     def _finish_plan(self, node, n_partials):
         """A Finish step as a fold of the kernel's per-block partials (executor.finish_total on
@@ -410,6 +485,9 @@ class CudaProgram:
             return out
         if op in _REDUCE_OPS:
             self._fold(plan, args[0], out)
+        elif op == "matmul" and _cupy() is not None:
+            cupy = _cupy()     # cuBLAS; on the legacy default stream, as every launch here
+            cupy.matmul(cupy.asarray(args[0]), cupy.asarray(args[1]), out=cupy.asarray(out))
         elif op == "matmul":
             tile = self.tile or cuda_runtime.TILE
             kernel = cuda_runtime.matmul_kernel(dtype, tile)

@@ -53,8 +53,8 @@ def build_parser():
                             "pinned to that many CPUs) (default 2)")
     bench.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                        help="where the autograd peers run: cpu, or cuda (jitgrad and torch "
-                            "tensors on the GPU; W1, W3, W4, W5 by default; the bound is a "
-                            "device-to-device copy)")
+                            "tensors on the GPU, matmul through cuBLAS when CuPy is installed; "
+                            "the bound is a device-to-device copy)")
     bench.add_argument("--cache-dir", metavar="DIR",
                        help="jitgrad kernel cache to use and keep (default: a fresh temporary "
                             "one, so the cold first call really compiles)")

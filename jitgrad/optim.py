@@ -1,11 +1,42 @@
 """jitgrad.optim: SGD and Adam with PyTorch's update rules (one in-place update, one version
-bump, per parameter per step)."""
+bump, per parameter per step).
+
+The update arithmetic runs on the parameters' arrays: NumPy arrays for CPU parameters, and for
+CUDA parameters detached tensors (so each operator is a device kernel), written back into the
+parameter's memory on the device. The helpers below are the few operations that are spelled
+differently for the two."""
 import math
 
 import numpy as np
 
-from .cuda import host_only
 from .tensor import Tensor
+
+
+def _value(p):
+    return p._data if type(p._data) is np.ndarray else p.detach()
+
+
+def _grad(p):
+    return p._grad._data if type(p._data) is np.ndarray else p._grad.detach()
+
+
+def _clone(v):
+    return np.array(v, copy=True) if type(v) is np.ndarray else v.clone()
+
+
+def _zeros_like(v):
+    return np.zeros_like(v) if type(v) is np.ndarray else v.new_zeros(v.shape)
+
+
+def _sqrt(v):
+    return np.sqrt(v) if type(v) is np.ndarray else v.sqrt()
+
+
+def _maximum_into(out, v):
+    if type(out) is np.ndarray:
+        np.maximum(out, v, out=out)
+    else:
+        out.copy_(out.maximum(v))
 
 
 class Optimizer:
@@ -34,7 +65,7 @@ class Optimizer:
                     p._grad = None
                 else:
                     p._grad = p._grad.detach()
-                    p._grad._data[...] = 0
+                    p._grad.zero_()
 
     def _params_with_grad(self):
         """(group, parameter, gradient) with PyTorch's maximize and weight_decay applied."""
@@ -42,17 +73,19 @@ class Optimizer:
             for p in group["params"]:
                 if p._grad is None:
                     continue
-                host_only(p, f"jitgrad.optim.{type(self).__name__} (update CUDA parameters with "
-                          "in-place tensor ops under no_grad)")
-                grad = p._grad._data
+                grad = _grad(p)
                 grad = -grad if group["maximize"] else grad
                 if group["weight_decay"]:
-                    grad = grad + group["weight_decay"] * p._data
+                    grad = grad + group["weight_decay"] * _value(p)
                 yield group, p, grad
 
     @staticmethod
     def _write(p, value):
-        p._data[...] = value
+        if type(p._data) is np.ndarray:
+            p._data[...] = value
+        else:
+            from .cuda import backend
+            backend().write(p._data, value._data)
         p._vc[0] += 1
 
     def state_dict(self):
@@ -78,13 +111,13 @@ class SGD(Optimizer):
                 state = self.state.setdefault(id(p), {})
                 buf = state.get("momentum_buffer")
                 if buf is None:
-                    buf = np.array(grad, copy=True)
+                    buf = _clone(grad)
                 else:
                     buf *= momentum
                     buf += (1 - group["dampening"]) * grad
                 state["momentum_buffer"] = buf
                 grad = grad + momentum * buf if group["nesterov"] else buf
-            self._write(p, p._data - group["lr"] * grad)
+            self._write(p, _value(p) - group["lr"] * grad)
         return loss
 
 
@@ -103,10 +136,10 @@ class Adam(Optimizer):
             state = self.state.setdefault(id(p), {})
             if not state:
                 state["step"] = 0
-                state["exp_avg"] = np.zeros_like(p._data)
-                state["exp_avg_sq"] = np.zeros_like(p._data)
+                state["exp_avg"] = _zeros_like(_value(p))
+                state["exp_avg_sq"] = _zeros_like(_value(p))
                 if group["amsgrad"]:
-                    state["max_exp_avg_sq"] = np.zeros_like(p._data)
+                    state["max_exp_avg_sq"] = _zeros_like(_value(p))
             state["step"] += 1
             step = state["step"]
             exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
@@ -117,10 +150,10 @@ class Adam(Optimizer):
             bias2_sqrt = math.sqrt(1 - beta2 ** step)
             second = exp_avg_sq
             if group["amsgrad"]:
-                np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
+                _maximum_into(state["max_exp_avg_sq"], exp_avg_sq)
                 second = state["max_exp_avg_sq"]
-            denom = np.sqrt(second) / bias2_sqrt + group["eps"]
-            self._write(p, p._data - (group["lr"] / bias1) * exp_avg / denom)
+            denom = _sqrt(second) / bias2_sqrt + group["eps"]
+            self._write(p, _value(p) - (group["lr"] / bias1) * exp_avg / denom)
         return loss
 
 

@@ -494,13 +494,54 @@ def unsupported(e):
     e.raises(NotImplementedError, "'remainder' is not supported on CUDA yet", lambda: x % 2,
              "remainder")
     w = jitgrad.ones(2, device="cuda", requires_grad=True)
-    w.sum().backward()
-    e.raises(NotImplementedError, "not supported on CUDA yet",
-             jitgrad.optim.SGD([w], lr=0.1).step, "optim on CUDA parameters")
     e.raises(NotImplementedError, "gradcheck is not supported on CUDA yet",
              lambda: jitgrad.autograd.gradcheck(lambda t: t * 2, (w,)), "gradcheck")
-    e.raises(NotImplementedError, "nll_loss (class-index targets) is not supported on CUDA yet",
-             lambda: F.cross_entropy(x, jitgrad.tensor([0, 1], device="cuda")), "cross_entropy")
+
+
+@case
+def class_index_losses(e):
+    logits, labels = _arr(5, 4), np.array([0, 3, 1, 3, 2])
+    for label, fn in [
+            ("cross_entropy", lambda x, y: F.cross_entropy(x, y)),
+            ("cross_entropy sum, ignore_index", lambda x, y: F.cross_entropy(
+                x, y, reduction="sum", ignore_index=3)),
+            ("label_smoothing", lambda x, y: F.cross_entropy(x, y, label_smoothing=0.1)),
+            ("nll_loss none", lambda x, y: F.nll_loss(F.log_softmax(x, 1), y,
+                                                      reduction="none"))]:
+        compare_fn(e, label, fn, [logits, labels])
+    compiled = jitgrad.compile(lambda x, y: F.cross_entropy(x, y), fullgraph=True)
+    _, (x, y) = host_and_device(logits, labels)
+    want = F.cross_entropy(jitgrad.tensor(logits), jitgrad.tensor(labels))
+    e.close(compiled(x, y), want, "compiled cross_entropy")
+    bad = jitgrad.tensor([0, 4, 1, 3, 2], device="cuda")
+    e.raises(IndexError, "Target 4 is out of bounds.",
+             lambda: F.cross_entropy(x, bad), "label out of range")
+
+
+@case
+def optimizers(e):
+    # SGD (momentum, nesterov, weight decay, maximize) and Adam (amsgrad) on CUDA parameters
+    # follow the same steps on CPU parameters
+    arrays = [_arr(3, 4), _arr(4, seed=1)]
+    for label, make in [
+            ("SGD", lambda ps: jitgrad.optim.SGD(ps, lr=0.1)),
+            ("SGD momentum", lambda ps: jitgrad.optim.SGD(ps, lr=0.1, momentum=0.9,
+                                                          nesterov=True, weight_decay=0.01)),
+            ("SGD maximize", lambda ps: jitgrad.optim.SGD(ps, lr=0.1, momentum=0.5,
+                                                          dampening=0.2, maximize=True)),
+            ("Adam", lambda ps: jitgrad.optim.Adam(ps, lr=0.01, amsgrad=True,
+                                                   weight_decay=0.1))]:
+        cpu, dev = host_and_device(*arrays)
+        opts = make(cpu), make(dev)
+        for step in range(3):
+            for params, opt in zip((cpu, dev), opts):
+                opt.zero_grad(set_to_none=step != 1)
+                ((params[0] * params[1]).tanh() * (step + 1)).sum().backward()
+                opt.step()
+            for k, (c, d) in enumerate(zip(cpu, dev)):
+                e.close(d, c, f"{label} step {step} param {k}")
+        e.check(dev[0]._version == cpu[0]._version,
+                f"{label}: version {dev[0]._version} vs {cpu[0]._version}")
 
 
 # -- compiled CUDA -------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 
 from .. import creation
+from .. import cuda
 from ..cuda import host_only
 from ..ops import elementwise as ew
 from ..ops import reduce as red
@@ -53,7 +54,6 @@ def _reduce(loss, reduction, weight_total=None):
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
-    host_only(target, "nll_loss (class-index targets)")
     if target._data.dtype.kind not in "iu":
         raise RuntimeError(f"expected scalar type Long but found "
                            f"{target.dtype.name.capitalize()}")
@@ -61,14 +61,18 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     if single:
         input, target = input.unsqueeze(0), target.reshape(1)
     classes = input.shape[1]
-    labels = target._data
+    on_device = type(target._data) is not np.ndarray
+    # CUDA labels are checked on a host copy (a few bytes per sample; PyTorch checks them in
+    # its kernel): a label out of range must raise, never silently pick nothing.
+    labels = cuda.backend().to_host(target._data) if on_device else target._data
     bad = labels[(labels != ignore_index) & ((labels < 0) | (labels >= classes))]
     if bad.size:
         raise IndexError(f"Target {bad.flat[0]} is out of bounds.")
     # The label's column is picked with a one-hot built from ops (not indexing with the
     # labels' values), so a compiled loss stays correct when the labels change.
     trailing = (1,) * (input.ndim - 2)
-    iota = Tensor._make(np.arange(classes, dtype=np.int64).reshape((classes,) + trailing))
+    iota = creation.tensor(np.arange(classes, dtype=np.int64).reshape((classes,) + trailing),
+                           device=target.device if on_device else None)
     hit = iota == target.unsqueeze(1)
     if ignore_index is not None and 0 <= ignore_index < classes:
         hit = hit & (target != ignore_index).unsqueeze(1)
@@ -102,12 +106,13 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         classes = input.shape[class_dim]
         w = 1.0 if weight is None else weight.reshape(
             (-1,) + (1,) * (input.ndim - class_dim - 1))
-        valid = Tensor._make((target._data != ignore_index).astype(input._data.dtype))
+        valid = (target != ignore_index).to(input.dtype).detach()
         smooth = -(logp * w).sum(class_dim) * valid
         if reduction == "mean":
             if weight is None:
                 smooth = smooth.sum() / valid.sum()
             else:
+                host_only(target, "cross_entropy with label_smoothing and class weights")
                 picked = weight._data[np.where(target._data != ignore_index, target._data, 0)]
                 denominator = float((picked * valid._data).sum())
                 smooth = smooth.sum() / denominator
