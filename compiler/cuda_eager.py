@@ -35,6 +35,7 @@ from jitgrad.ops import REGISTRY
 from jitgrad.tensor import Tensor
 
 from .cuda_executor import CudaProgram, _c_strides, _meta
+from .cuda_executor import _launch as launch
 from .cuda_memory import device_array
 from .ir import Graph, Node, Ref
 
@@ -62,6 +63,7 @@ UNSUPPORTED = {
 }
 
 _PROGRAMS = {}
+_PLANS = {}        # the runtime kernels' launchers (cuda_executor._launch), by kernel and dtypes
 _SCALARS = {}
 _METADATA = {}
 _CACHE_LIMIT = 4096
@@ -96,8 +98,9 @@ def full(shape, dtype, value):
     out = empty(shape, dtype)
     if out.size:
         blocks, threads = _launch(out.size)
-        cuda_runtime.fill[blocks, threads](out.reshape(out.size), out.dtype.type(value),
-                                           out.size)
+        launch(cuda_runtime.fill, blocks, threads,
+               (out.reshape(out.size), out.dtype.type(value), out.size),
+               _PLANS.setdefault(("fill", out.dtype), {}))
     return out
 
 
@@ -187,9 +190,10 @@ def write(dst, src):
     src_flat, src_strides = _flat(src)
     dst_flat, dst_strides = _flat(dst)
     blocks, threads = _launch(n)
-    cuda_runtime.strided_copy[blocks, threads](
-        src_flat, dst_flat, _metadata(dst.shape), _metadata(src_strides),
-        _metadata(dst_strides), 0, 0, len(dst.shape), n)
+    launch(cuda_runtime.strided_copy, blocks, threads,
+           (src_flat, dst_flat, _metadata(dst.shape), _metadata(src_strides),
+            _metadata(dst_strides), 0, 0, len(dst.shape), n),
+           _PLANS.setdefault(("copy", src.dtype, dst.dtype), {}))
 
 
 def copy(array):
