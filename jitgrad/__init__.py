@@ -13,7 +13,7 @@ from . import ops as _ops  # noqa: E402  (registers every op and Tensor method)
 from .creation import (tensor, as_tensor, from_numpy, zeros, ones, empty, full,  # noqa: E402
                        zeros_like, ones_like, empty_like, full_like, randn, rand, randint,
                        randperm, randn_like, rand_like, arange, linspace, eye, manual_seed,
-                       seed, FloatTensor, DoubleTensor, LongTensor, BoolTensor)
+                       seed, FloatTensor, DoubleTensor, LongTensor, BoolTensor, from_dlpack)
 from .ops.elementwise import (add, sub, rsub, mul, div, neg, pow, exp, log, log1p, expm1,  # noqa
                               sin, cos, tanh, sigmoid, erf, sqrt, rsqrt, reciprocal, abs,
                               sign, relu, square, clamp, clip, clamp_min, clamp_max, maximum,
@@ -37,6 +37,7 @@ from . import nn  # noqa: E402
 from . import cuda  # noqa: E402  (numba.cuda loads only when a CUDA function is called)
 from .nn.functional import softmax, log_softmax  # noqa: E402
 from . import optim  # noqa: E402
+from . import utils  # noqa: E402
 
 bool = _dtypes.bool_
 float = float32

@@ -124,6 +124,37 @@ def from_numpy(array):
     return Tensor._make(array)  # shares memory, like PyTorch
 
 
+def from_dlpack(ext_tensor):
+    """A tensor sharing the memory of a DLPack-exporting object (a CPU tensor of torch, JAX,
+    CuPy's host arrays, NumPy ...) or of a DLPack capsule (torch.utils.dlpack.to_dlpack)."""
+    device = getattr(ext_tensor, "__dlpack_device__", None)
+    if device is not None and device()[0] != 1:
+        raise BufferError(Tensor._DLPACK_ON_CUDA)
+    if type(ext_tensor).__name__ == "PyCapsule":
+        ext_tensor = _Capsule(ext_tensor)
+    try:
+        array = np.from_dlpack(ext_tensor)
+    except (TypeError, AttributeError, ValueError):   # not DLPack, or a used capsule
+        raise RuntimeError("from_dlpack received an invalid capsule. Note that DLTensor "
+                           "capsules can be consumed only once, so you might have already "
+                           "constructed a tensor from it once.") from None
+    return from_numpy(array)
+
+
+class _Capsule:
+    """A bare DLPack capsule (a CPU one: capsules carry no device query) as the protocol
+    object np.from_dlpack takes."""
+
+    def __init__(self, capsule):
+        self.capsule = capsule
+
+    def __dlpack__(self, *args, **kwargs):
+        return self.capsule
+
+    def __dlpack_device__(self):
+        return (1, 0)
+
+
 def _size(size, name=None):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]

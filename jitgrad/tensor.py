@@ -265,6 +265,22 @@ class Tensor:
                                "Variable that doesn't require grad.")
         return self._data.__cuda_array_interface__
 
+    _DLPACK_ON_CUDA = ("DLPack exchange of CUDA tensors is not supported yet; share CUDA memory "
+                       "through __cuda_array_interface__ (CuPy, numba, "
+                       "torch.as_tensor(t, device='cuda'))")
+
+    def __dlpack__(self, *args, **kwargs):
+        """The tensor's memory as a DLPack capsule, shared (NumPy's export; CPU tensors)."""
+        if self._requires_grad:
+            raise BufferError("Can't export tensors that require gradient, use "
+                              "tensor.detach()")
+        if type(self._data) is not np.ndarray:
+            raise BufferError(self._DLPACK_ON_CUDA)
+        return self._data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return (1, 0) if type(self._data) is np.ndarray else (2, 0)   # kDLCPU, kDLCUDA
+
     def cuda(self, device=None, non_blocking=False):
         from .device import check_device
         from .dispatch import transfer

@@ -493,6 +493,9 @@ def unsupported(e):
              "negative step")
     e.raises(NotImplementedError, "'remainder' is not supported on CUDA yet", lambda: x % 2,
              "remainder")
+    e.check(x.__dlpack_device__() == (2, 0), "__dlpack_device__ of a CUDA tensor")
+    e.raises(BufferError, "DLPack exchange of CUDA tensors is not supported yet",
+             x.__dlpack__, "DLPack export of a CUDA tensor")
     w = jitgrad.ones(2, device="cuda", requires_grad=True)
     e.raises(NotImplementedError, "gradcheck is not supported on CUDA yet",
              lambda: jitgrad.autograd.gradcheck(lambda t: t * 2, (w,)), "gradcheck")

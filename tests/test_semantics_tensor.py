@@ -506,3 +506,41 @@ def test_setitem_drops_leading_unit_dims(T):
     assert j.tolist() == [[2.0, 0.0, 0.0], [4.0, 0.0, 0.0]]
     j[1] = T.ones(1, 1, 3)
     assert j[1].tolist() == [1.0, 1.0, 1.0]
+
+
+# ----------------------------------------------------------------------------- DLPack
+def test_dlpack_shares_memory_with_numpy_both_ways(T):
+    a = np.arange(6.0).reshape(2, 3)
+    t = T.from_dlpack(a)
+    a[0, 0] = 10.0
+    assert t[0, 0].item() == 10.0 and tuple(t.shape) == (2, 3) and t.dtype == T.float64
+    back = np.from_dlpack(t)
+    t[1, 2] = -1.0
+    assert back[1, 2] == -1.0
+    assert t.__dlpack_device__()[0] == 1                    # kDLCPU
+    transposed = T.from_dlpack(np.arange(6.0).reshape(2, 3).T)
+    assert tuple(transposed.stride()) == (1, 3)
+
+
+def test_dlpack_capsules_and_errors(T):
+    x = T.ones(3)
+    y = T.utils.dlpack.from_dlpack(T.utils.dlpack.to_dlpack(x))
+    x[1] = 5.0
+    assert y[1].item() == 5.0
+    with pytest.raises(BufferError, match="Can't export tensors that require gradient"):
+        T.ones(2, requires_grad=True).__dlpack__()
+    capsule = T.utils.dlpack.to_dlpack(T.ones(2))
+    T.from_dlpack(capsule)
+    with pytest.raises(RuntimeError, match="from_dlpack received an invalid capsule"):
+        T.from_dlpack(capsule)                       # a capsule is consumed once
+
+
+def test_dlpack_with_torch():
+    torch = pytest.importorskip("torch")
+    import jitgrad
+    a = jitgrad.tensor([1.0, 2.0, 3.0])
+    t = torch.from_dlpack(a)
+    t[0] = 7.0
+    assert a[0].item() == 7.0
+    b = jitgrad.from_dlpack(torch.arange(4, dtype=torch.int64))
+    assert b.dtype == jitgrad.int64 and b.tolist() == [0, 1, 2, 3]

@@ -1,0 +1,2 @@
+"""jitgrad.utils, as torch.utils: `dlpack`."""
+from . import dlpack  # noqa: F401
