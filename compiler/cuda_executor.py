@@ -9,14 +9,16 @@ Extern steps run on the device where simple:
 - reshape: a view of the contiguous array;
 - permute, expand, cat, getitem with a basic key (ints, slices, None, Ellipsis), index_backward
   with a basic key: codegen.cuda_runtime.strided_copy (plus a zero fill);
-- sum, mean, prod, amax, amin, sum_to_size over any dims: cuda_runtime's reduce kernels, one
-  thread per output element;
+- sum, mean, prod, amax, amin, sum_to_size over any dims (and Finish steps):
+  cuda_runtime.reduce_dims, blocks of lanes folding chunks of the reduction with a
+  shared-memory tree, in one pass or two (per-chunk partials, then the chunks);
 - matmul (batched, broadcasting batch dims): cuBLAS through CuPy when CuPy is installed (the
   arrays shared through __cuda_array_interface__, no copy), else cuda_runtime's tiled
   shared-memory kernel.
 Any other extern op raises NotImplementedError naming it, when the program is built: nothing is
 ever copied to the host behind the caller's back. Only small int64 metadata (shapes, strides,
-batch offsets) is copied host -> device, once, when the program is built.
+batch offsets) is copied host -> device, once, when the program is built. Arrays come from
+cuda_memory's caching allocator; kernels are launched through `_launch` (typed once, see there).
 """
 import numpy as np
 

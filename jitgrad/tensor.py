@@ -380,7 +380,7 @@ class Tensor:
 
     def __bool__(self):
         if self._data.size != 1:
-            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
         from . import tracing
         tracing.notify_escape(self, "bool")
         return bool(self._host().reshape(()))
