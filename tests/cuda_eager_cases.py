@@ -486,7 +486,6 @@ def unsupported(e):
     x = jitgrad.ones(2, 3, device="cuda")
     e.raises(NotImplementedError, "'max_dim' is not supported on CUDA yet",
              lambda: x.max(dim=1), "max(dim)")
-    e.raises(NotImplementedError, "argmax is not supported on CUDA yet", x.argmax, "argmax")
     e.raises(NotImplementedError, "not supported on CUDA yet",
              lambda: x[jitgrad.tensor([0, 1], device="cuda")], "advanced indexing")
     e.raises(NotImplementedError, "not supported on CUDA yet", lambda: x[:, ::-1],
@@ -499,6 +498,27 @@ def unsupported(e):
     w = jitgrad.ones(2, device="cuda", requires_grad=True)
     e.raises(NotImplementedError, "gradcheck is not supported on CUDA yet",
              lambda: jitgrad.autograd.gradcheck(lambda t: t * 2, (w,)), "gradcheck")
+
+
+@case
+def index_and_logical_reductions(e):
+    # argmax / argmin (ties: the first index; NaN: the first NaN, as PyTorch), all / any
+    x = np.array([[1.0, 3.0, 3.0, -2.0], [np.nan, 0.0, 5.0, np.nan], [4.0, 4.0, 0.0, -7.0]],
+                 dtype=np.float32)
+    ints = np.array([[2, 9, 9], [0, -1, 0]], dtype=np.int64)
+    flags = np.array([[True, False, True], [True, True, True]])
+    for label, array in [("float", x), ("int", ints), ("bool", flags)]:
+        cpu, dev = jitgrad.tensor(array), jitgrad.tensor(array, device="cuda")
+        for name in ("argmax", "argmin", "all", "any"):
+            for kwargs in ({}, {"dim": 1}, {"dim": 0, "keepdim": True}, {"dim": -1},
+                           {"keepdim": True} if name in ("argmax", "argmin") else {"dim": 1}):
+                if name in ("all", "any") and "dim" not in kwargs:
+                    kwargs = {}
+                want = getattr(cpu, name)(**kwargs)
+                got = getattr(dev, name)(**kwargs)
+                e.close(got, want, f"{label} {name}({kwargs})", rtol=0)
+    e.raises(IndexError, "Expected reduction dim to be specified",
+             jitgrad.zeros(0, device="cuda").argmax, "argmax of an empty tensor")
 
 
 @case

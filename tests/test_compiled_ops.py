@@ -67,3 +67,27 @@ def test_most_cases_compile():
         pytest.skip("runs after the parametrised cases")
     compiled = sum(1 for kinds in RESULTS.values() if "compile" in kinds)
     assert compiled / len(RESULTS) > 0.6, f"only {compiled}/{len(RESULTS)} cases compiled"
+
+
+# Integer and bool amax / amin, fused (totals, rows, columns, a middle dim): their kernels once
+# started from np.int64(np.inf) / np.bool(-inf), and compiled results came out wrong (9 -> 1365).
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.bool_])
+def test_integer_and_bool_amax_amin_compiled(dtype):
+    rng = np.random.default_rng(3)
+    data = rng.integers(0, 100, size=(3, 4, 5))
+    data = (data > 50) if dtype is np.bool_ else data.astype(dtype)
+
+    def fn(x):
+        y = x if dtype is np.bool_ else x * 2
+        return (y.amax(), y.amin(), y.amax(-1), y.amin(0, keepdim=True), y.amax(1),
+                (x != x).amax(), (x == x).amin(-1))
+    x = jitgrad.tensor(data)
+    eager = fn(x)
+    compiled = jitgrad.compile(fn)(x)
+    doubled = data if dtype is np.bool_ else data * 2
+    expected = (doubled.max(), doubled.min(), doubled.max(-1), doubled.min(0, keepdims=True),
+                doubled.max(1), False, np.ones((3, 4), bool))
+    for got, want, exp in zip(compiled, eager, expected):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+        np.testing.assert_array_equal(got.numpy(), exp)

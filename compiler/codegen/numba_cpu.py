@@ -32,6 +32,19 @@ _ACCUMULATE = {"sum": ("{acc} += {v}", "0.0"), "sum_to_size": ("{acc} += {v}", "
                "amin": ("{acc} = fmin({acc}, {v})", "np.inf")}
 
 
+def _identity(op, dtype):
+    """A reduction's starting value as source: +-inf for a float amax/amin, but the dtype's own
+    extreme for integers and False/True for bools (np.int64(np.inf) was undefined: compiled
+    integer amax/amin came out wrong)."""
+    dtype = np.dtype(dtype)
+    if op in ("amax", "amin") and dtype.kind != "f":
+        if dtype.kind == "b":
+            return repr(op == "amin")
+        info = np.iinfo(dtype)
+        return f"np.{dtype.name}({info.min if op == 'amax' else info.max})"
+    return f"np.{dtype.name}({_ACCUMULATE[op][1]})"
+
+
 def _literal(value, dtype):
     if isinstance(value, bool):
         return repr(value)
@@ -229,7 +242,7 @@ class _Renderer:
         return "\n".join(out) + "\n", loop == "prange"
 
     def _identity(self, node):
-        return f"np.{node.dtype.name}({_ACCUMULATE[node.op][1]})"
+        return _identity(node.op, node.dtype)
 
     def stage_work(self, stage):
         """Values constant along R ready at `stage`: their computations, and the stores and

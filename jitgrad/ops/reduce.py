@@ -5,7 +5,6 @@ import math
 
 import numpy as np
 
-from ..cuda import host_only
 from ..dispatch import apply
 from ..tensor import Tensor, _wrap_dim
 from .spec import defop, derivative
@@ -322,13 +321,14 @@ def _reduced_shape(shape, dims):
 
 def _index_reduce(pick, name):
     def reduce(input, dim=None, keepdim=False):
-        host_only(input, name)
         data = input._data
         if data.size == 0:
             if dim is None:
                 raise IndexError(f"{name}(): Expected reduction dim to be specified for "
                                  "input.numel() == 0.")
             _check_nonempty_dims(name, data.shape, _wrap_dim(dim, data.ndim))
+        if type(data) is not np.ndarray:
+            return _device_index_reduce(input, dim, keepdim, largest=name == "argmax")
         if dim is None:
             out = np.asarray(pick(data.reshape(-1)))
             if keepdim:
@@ -339,14 +339,42 @@ def _index_reduce(pick, name):
     return reduce
 
 
+def _device_index_reduce(input, dim, keepdim, largest):
+    """argmax / argmin of a CUDA tensor as device ops: the first index along the dim where the
+    value is the extreme (a NaN counting as the extreme, as in PyTorch), as the least index
+    of an iota where the value hits."""
+    from ..creation import arange
+    from .elementwise import where
+    x = input.detach()
+    if dim is None:
+        x, d = x.reshape(-1), 0
+    else:
+        d = _wrap_dim(dim, x.ndim)
+    n = x.shape[d]
+    extreme = x.amax(d, keepdim=True) if largest else x.amin(d, keepdim=True)
+    hit = x == extreme
+    if x._data.dtype.kind == "f":
+        hit = where(extreme.isnan(), x.isnan(), hit)
+    iota = arange(n, device=input.device).reshape(tuple(n if k == d else 1
+                                                         for k in range(x.ndim)))
+    index = where(hit, iota, n).amin(d, keepdim=keepdim)
+    if dim is None and keepdim:
+        index = index.reshape((1,) * input.ndim)
+    return index
+
+
 argmax = _index_reduce(np.argmax, "argmax")
 argmin = _index_reduce(np.argmin, "argmin")
 
 
 def _logical_reduce(fn):
     def reduce(input, dim=None, keepdim=False):
-        host_only(input, fn.__name__)
         dims = normalize_dims(dim, input.ndim)
+        if type(input._data) is not np.ndarray:
+            # on the device: count the elements that decide it
+            if fn is np.all:
+                return (input.detach() == 0).sum(dims, keepdim=keepdim) == 0
+            return (input.detach() != 0).sum(dims, keepdim=keepdim) > 0
         return Tensor._make(np.asarray(fn(input._data, axis=dims, keepdims=keepdim)))
     return reduce
 
