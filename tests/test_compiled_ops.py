@@ -91,3 +91,36 @@ def test_integer_and_bool_amax_amin_compiled(dtype):
         assert got.dtype == want.dtype
         np.testing.assert_array_equal(got.numpy(), want.numpy())
         np.testing.assert_array_equal(got.numpy(), exp)
+
+
+# The op table's integer cases (int64 arithmetic, division, comparisons, bitwise and logical
+# ops, sums, casts), compiled: exactly eager's values and dtypes.
+INT_CASES = [pytest.param(c, id=c.name) for c in OP_CASES if c.dtypes == ("int64",)]
+
+
+@pytest.mark.parametrize("case", INT_CASES)
+def test_integer_cases_compiled_equal_eager(case):
+    def fn(*xs):
+        return case.fn(jitgrad, *xs)
+    inputs = make_inputs(case, jitgrad, "int64", case_seed(case), requires_grad=False)
+    want = fn(*inputs)
+    got = jitgrad.compile(fn)(*inputs)
+    want, got = (want, got) if isinstance(want, tuple) else ((want,), (got,))
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype
+        np.testing.assert_array_equal(to_numpy(g), to_numpy(w))
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.bool_])
+def test_integer_sums_and_products_compiled(dtype):
+    data = np.random.default_rng(4).integers(-3, 4, size=(3, 4, 5))
+    data = (data > 0) if dtype is np.bool_ else data.astype(dtype)
+
+    def fn(x):
+        return (x.sum(), x.sum(-1), x.sum(0, keepdim=True), x.sum((0, 2)), x.prod(1),
+                (x * 3).sum(1) if dtype is not np.bool_ else x.sum(1))
+    x = jitgrad.tensor(data)
+    for got, want in zip(jitgrad.compile(fn)(x), fn(x)):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    assert fn(x)[0].item() == int(data.sum()) and fn(x)[4].tolist() == data.prod(1).tolist()
