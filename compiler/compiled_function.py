@@ -150,24 +150,26 @@ class Variant:
         return Program(graph, steps, [Ref(i) for i in provided_ids], graph.outputs, kernels)
 
 
+def _memory(array):
+    """What identifies an array's memory: a NumPy array's base (itself when it owns it), a
+    device array's numba pointer (its views share it)."""
+    if type(array) is np.ndarray:
+        return id(array if array.base is None else array.base)
+    return id(getattr(array, "gpu_data", array))
+
+
 def _hand_over(results, inputs):
     """Tell the engine which gradients of a compiled backward no one else holds: arrays that own
     their memory (not views, not the program's inputs, not another result) may become .grad
     without a copy (grad_fn.hand_over)."""
-    def memory(array):
-        return id(array.base if type(array) is np.ndarray and array.base is not None else
-                   getattr(array, "gpu_data", array))
-    taken = [memory(a) for a in inputs]
-    every = [memory(r) for r in results if r is not None]
-    for r in results:
-        if r is None:
+    keys = [None if r is None else _memory(r) for r in results]
+    taken = {_memory(a) for a in inputs}
+    for r, key in zip(results, keys):
+        if key is None or key in taken or keys.count(key) > 1:
             continue
-        if type(r) is np.ndarray:
-            owns = r.base is None
-        else:
-            owns = getattr(r, "gpu_data", None) is not None
-        key = memory(r)
-        if owns and key not in taken and every.count(key) == 1:
+        owns = r.base is None if type(r) is np.ndarray else \
+            getattr(r, "gpu_data", None) is not None
+        if owns:
             hand_over(r)
 
 

@@ -36,7 +36,7 @@ from jitgrad.tensor import Tensor
 
 from .cuda_executor import CudaProgram, _c_strides, _meta
 from .cuda_executor import _launch as launch
-from .cuda_memory import device_array
+from .cuda_memory import device_array, simulated
 from .ir import Graph, Node, Ref
 
 OPTIONS = {"threads": 128, "max_blocks": 1024, "tile": None}
@@ -45,7 +45,7 @@ OPTIONS = {"threads": 128, "max_blocks": 1024, "tile": None}
 def _fill_the_device():
     """max_blocks: as many blocks of OPTIONS["threads"] as the GPU holds at once (132 x 16 on an
     H100), so a grid-stride kernel keeps every multiprocessor full; 1024 under the simulator."""
-    if _simulated():
+    if simulated():
         return
     try:
         device = _cuda().get_current_device()
@@ -72,11 +72,6 @@ _CACHE_LIMIT = 4096
 def _cuda():
     from numba import cuda
     return cuda
-
-
-def _simulated():
-    from numba import config
-    return bool(config.ENABLE_CUDASIM)
 
 
 def not_supported(name, why):
@@ -145,7 +140,7 @@ def _view(array, offset, shape, strides):
     item = array.dtype.itemsize
     byte_strides = tuple(int(s) * item for s in strides)
     shape = tuple(int(s) for s in shape)
-    if _simulated():
+    if simulated():
         from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
         as_strided = np.lib.stride_tricks.as_strided
         start = as_strided(array._ary, shape=(offset + 1,), strides=(item,))[offset:]
@@ -209,7 +204,7 @@ def contiguous(array):
 
 def _span(array):
     """The device addresses [start, end) an array's elements lie in (non-negative strides)."""
-    if _simulated():
+    if simulated():
         start = array._ary.__array_interface__["data"][0]
     else:
         start = array.__cuda_array_interface__["data"][0]

@@ -22,8 +22,9 @@ cuda_memory's caching allocator; kernels are launched through `_launch` (typed o
 """
 import numpy as np
 
-from .cuda_memory import device_array
-from .executor import kernel_arrays, last_uses
+from .codegen.numba_cpu import reduce_identity
+from .cuda_memory import device_array, simulated
+from .executor import last_uses
 from .ir import Ref
 from .passes.fusion import Finish, Kernel
 
@@ -124,16 +125,21 @@ class _Packed:
         self.stream, self.pack = stream, pack
         self.configs = {}
 
-    def __call__(self, args, grid, block):
-        params = []
+    def params(self, args):
+        """The kernel parameters for `args`, and where the arrays' data pointers sit in them."""
+        params, pointers = [], []
         for convert, a in zip(self.pack, args):
             if convert is None:
                 params += (0, 0, a.size, a.dtype.itemsize, a.device_ctypes_pointer.value or 0)
+                pointers.append(len(params) - 1)
                 params += a.shape
                 params += a.strides
             else:
                 params.append(convert(a))
-        self.raw(params, grid, block)
+        return params, pointers
+
+    def __call__(self, args, grid, block):
+        self.raw(self.params(args)[0], grid, block)
 
     def raw(self, params, grid, block):
         config = self.configs.get((grid, block))
@@ -146,19 +152,11 @@ class _Packed:
         memory: `launcher(bases)` takes, for each array argument, a C-contiguous array holding
         the same elements (the view's base: no numba view is built), and the other arguments
         are those of `args`."""
-        template, positions = [], []
-        for convert, a in zip(self.pack, args):
-            if convert is None:
-                template += (0, 0, a.size, a.dtype.itemsize, 0)
-                positions.append(len(template) - 1)
-                template += a.shape
-                template += a.strides
-            else:
-                template.append(convert(a))
+        template, pointers = self.params(args)
 
         def launcher(bases):
             params = template.copy()
-            for position, base in zip(positions, bases):
+            for position, base in zip(pointers, bases):
                 params[position] = base.device_ctypes_pointer.value or 0
             self.raw(params, grid, block)
         return launcher
@@ -172,9 +170,8 @@ def _cupy():
     simulator; JITGRAD_CUDA_MATMUL=numba keeps the tiled kernel); else None."""
     if not _CUPY:
         import os
-        from numba import config
         cupy = None
-        if not config.ENABLE_CUDASIM and os.environ.get("JITGRAD_CUDA_MATMUL") != "numba":
+        if not simulated() and os.environ.get("JITGRAD_CUDA_MATMUL") != "numba":
             try:
                 import cupy
                 if cupy.cuda.runtime.getDeviceCount() < 1:
@@ -365,7 +362,7 @@ class CudaProgram:
                 break
             in_shape, dims = (stage["chunks"], stage["n_out"]), [0]
         return dict(kernel=cuda_runtime.reduce_kernel(op, dtype), stages=stages, dtype=dtype,
-                    init=cuda_runtime.reduce_identity(op, dtype), count=max(1, count))
+                    init=reduce_identity(op, dtype), count=max(1, count))
 
     def _fold_stage(self, in_shape, dims):
         strides = _c_strides(in_shape)
@@ -415,19 +412,14 @@ class CudaProgram:
         for i, step in enumerate(self.steps):
             if isinstance(step, Kernel):
                 plan = self.plans[i]
+                ins = [env[nid] for nid, _ in plan["inputs"]]
+                outs, parts = self._allocate(plan, env, partials)
                 direct = plan.get("direct")
                 if direct:
                     # the arrays themselves: the launcher knows how the kernel views them
-                    bases = [env[nid] for nid, _ in plan["inputs"]]
-                    for nid, shape, dtype, _ in plan["outputs"]:
-                        bases.append(device_array(shape, dtype))
-                        env[nid] = bases[-1]
-                    for nid, dtype in plan["partials"]:
-                        bases.append(device_array(plan["blocks"], dtype))
-                        partials[nid] = bases[-1]
-                    direct(bases)
+                    direct(ins + outs + parts)
                 else:
-                    self._launch_kernel(i, plan, env, partials)
+                    self._launch_kernel(i, plan, ins, outs, parts)
             elif isinstance(step, Finish):
                 node = step.node
                 out = device_array(node.shape, node.dtype)
@@ -439,15 +431,24 @@ class CudaProgram:
                 env.pop(nid, None)
         return [None if r is None else env[r.id] for r in self.outputs]
 
-    def _launch_kernel(self, i, plan, env, partials):
-        """Kernel step i through numba views of its arrays; once its packed launcher has run,
-        the plan gets a direct launcher (_Packed.direct) that later calls use instead."""
-        ins, outs = kernel_arrays(plan, env, device_array)
+    @staticmethod
+    def _allocate(plan, env, partials):
+        """A kernel step's new outputs (recorded in env) and per-block partials."""
+        outs = []
+        for nid, shape, dtype, _ in plan["outputs"]:
+            env[nid] = device_array(shape, dtype)
+            outs.append(env[nid])
         parts = []
         for nid, dtype in plan["partials"]:
-            part = device_array(plan["blocks"], dtype)
-            partials[nid] = part
-            parts.append(part)
+            partials[nid] = device_array(plan["blocks"], dtype)
+            parts.append(partials[nid])
+        return outs, parts
+
+    def _launch_kernel(self, i, plan, ins, outs, parts):
+        """Kernel step i through numba views of its arrays; once its packed launcher has run,
+        the plan gets a direct launcher (_Packed.direct) that later calls use instead."""
+        ins = [a.reshape(view) for a, (_, view) in zip(ins, plan["inputs"])]
+        outs = [a.reshape(out[3]) for a, out in zip(outs, plan["outputs"])]
         args = (*ins, *outs, *parts, *plan["sizes"])
         _launch(self.kernels[i], plan["blocks"], plan["threads"], args, plan)
         if isinstance(plan.get("launch"), _Packed) and plan.get("checked"):

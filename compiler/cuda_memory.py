@@ -85,7 +85,7 @@ def device_array(shape, dtype):
     nbytes = dtype.itemsize
     for s in shape:
         nbytes *= s
-    if nbytes == 0 or _simulated():
+    if nbytes == 0 or simulated():
         return _cuda().device_array(shape, dtype=dtype)
     context, memory_pointer, device_ndarray = _DEVICE or _device()
     size = _rounded(nbytes)
@@ -101,7 +101,8 @@ def device_array(shape, dtype):
     return device_ndarray(shape, tuple(reversed(strides)), dtype, gpu_data=pointer)
 
 
-def _simulated():
+def simulated():
+    """Whether numba.cuda is Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM)."""
     if not _SIMULATED:     # numba reads the switch once, at import
         from numba import config
         _SIMULATED.append(bool(config.ENABLE_CUDASIM))

@@ -38,16 +38,7 @@ def device(monkeypatch):
     monkeypatch.setattr(memory, "_FREE", {})
     monkeypatch.setattr(memory, "_STATS", {"cached": 0, "reserved": 0, "hits": 0,
                                            "allocations": 0})
-    monkeypatch.setattr(memory, "empty_cache", _empty_cache_without_numba)
     return context
-
-
-def _empty_cache_without_numba():
-    with memory._LOCK:
-        released = sum(len(v) * k for k, v in memory._FREE.items())
-        memory._FREE.clear()
-        memory._STATS["cached"] = 0
-        memory._STATS["reserved"] -= released
 
 
 def pointer(array):

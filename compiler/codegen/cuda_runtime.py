@@ -164,21 +164,6 @@ def _make_reduce(combine, finalize, acc_type):
     return reduce_dims
 
 
-def reduce_identity(op, dtype):
-    """The fold's starting value, as a NumPy scalar of the output dtype."""
-    dtype = np.dtype(dtype)
-    if op in ("sum", "sum_to_size", "mean"):
-        return dtype.type(0)
-    if op == "prod":
-        return dtype.type(1)
-    if dtype.kind == "f":
-        return dtype.type(-np.inf if op == "amax" else np.inf)
-    if dtype.kind == "b":
-        return dtype.type(op != "amax")
-    info = np.iinfo(dtype)
-    return dtype.type(info.min if op == "amax" else info.max)
-
-
 # -- matmul ---------------------------------------------------------------------------------
 _MATMUL = {}
 

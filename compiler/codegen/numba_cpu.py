@@ -27,22 +27,34 @@ _VECTOR_MATH = {"exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid",
 # Inner values worth keeping in a row buffer when a later pass needs them again, rather than
 # recomputing them (a softmax's exp in its sum pass and its normalising pass).
 _EXPENSIVE = _VECTOR_MATH | {"pow", "sqrt", "rsqrt"}
-_ACCUMULATE = {"sum": ("{acc} += {v}", "0.0"), "sum_to_size": ("{acc} += {v}", "0.0"),
-               "mean": ("{acc} += {v}", "0.0"), "amax": ("{acc} = fmax({acc}, {v})", "-np.inf"),
-               "amin": ("{acc} = fmin({acc}, {v})", "np.inf")}
+_ACCUMULATE = {"sum": "{acc} += {v}", "sum_to_size": "{acc} += {v}", "mean": "{acc} += {v}",
+               "amax": "{acc} = fmax({acc}, {v})", "amin": "{acc} = fmin({acc}, {v})"}
+
+
+def reduce_identity(op, dtype):
+    """The fold's starting value, as a NumPy scalar of the output dtype."""
+    dtype = np.dtype(dtype)
+    if op in ("sum", "sum_to_size", "mean"):
+        return dtype.type(0)
+    if op == "prod":
+        return dtype.type(1)
+    if dtype.kind == "f":
+        return dtype.type(-np.inf if op == "amax" else np.inf)
+    if dtype.kind == "b":
+        return dtype.type(op != "amax")
+    info = np.iinfo(dtype)
+    return dtype.type(info.min if op == "amax" else info.max)
 
 
 def _identity(op, dtype):
-    """A reduction's starting value as source: +-inf for a float amax/amin, but the dtype's own
-    extreme for integers and False/True for bools (np.int64(np.inf) was undefined: compiled
-    integer amax/amin came out wrong)."""
+    """reduce_identity as kernel source, in the accumulator's dtype (a float amax starts at
+    -inf, an integer one at the dtype's least value: np.int64(-np.inf) is undefined, and
+    compiled integer amax/amin came out wrong with it)."""
     dtype = np.dtype(dtype)
-    if op in ("amax", "amin") and dtype.kind != "f":
-        if dtype.kind == "b":
-            return repr(op == "amin")
-        info = np.iinfo(dtype)
-        return f"np.{dtype.name}({info.min if op == 'amax' else info.max})"
-    return f"np.{dtype.name}({_ACCUMULATE[op][1]})"
+    value = reduce_identity(op, dtype)
+    if dtype.kind == "b":
+        return repr(bool(value))
+    return _literal(value, dtype) if dtype.kind == "f" else f"np.{dtype.name}({int(value)})"
 
 
 def _literal(value, dtype):
@@ -273,7 +285,7 @@ class _Renderer:
         out.extend(f"{ind}{line}" for line in computes + stores)
 
     def _accumulate(self, node, acc, src):
-        return _ACCUMULATE[node.op][0].format(acc=acc, v=self.name(src))
+        return _ACCUMULATE[node.op].format(acc=acc, v=self.name(src))
 
     def pass_work(self, p):
         """Pass p's row reductions, stores and inner totals, and the inner nodes and loads
@@ -319,13 +331,19 @@ class _Renderer:
                   for rid in totals for src in [self.members[rid].refs()[0].id]]
         return lines
 
-    def emit_pass(self, out, ind, p):
+    def start_pass(self, out, ind, p):
+        """Pass p's work (pass_work) with its row reductions' accumulators started, or None
+        (the CPU and CUDA renderers' passes begin alike; their loops differ)."""
         work = self.pass_work(p)
+        if work is not None:
+            out.extend(f"{ind}v{n.id} = {self._identity(n)}" for n in work[0])
+        return work
+
+    def emit_pass(self, out, ind, p):
+        work = self.start_pass(out, ind, p)
         if work is None:
             return
-        reductions, stores, totals, nodes, loads = work
-        for n in reductions:
-            out.append(f"{ind}v{n.id} = {self._identity(n)}")
+        reductions, nodes = work[0], work[3]
         inner = ind
         for d in sorted(self.r_dims):
             out.append(f"{inner}for j{d} in range(s{d}):")

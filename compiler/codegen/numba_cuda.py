@@ -88,7 +88,7 @@ class _CudaRenderer(numba_cpu._Renderer):
         out.append(f"{ind}while step > 0:")
         out.append(f"{ind}    if tid < step:")
         for op, sh in pairs:
-            line = _ACCUMULATE[op][0].format(acc=f"{sh}[tid]", v=f"{sh}[tid + step]")
+            line = _ACCUMULATE[op].format(acc=f"{sh}[tid]", v=f"{sh}[tid + step]")
             out.append(f"{ind}        {line}")
         out.append(f"{ind}    cuda.syncthreads()")
         out.append(f"{ind}    step = step // 2")
@@ -166,12 +166,10 @@ class _CudaRenderer(numba_cpu._Renderer):
             out.extend(f"{ind}{line}" for line in once)
 
     def emit_pass(self, out, ind, p):
-        work = self.pass_work(p)
+        work = self.start_pass(out, ind, p)
         if work is None:
             return
-        reductions, stores, totals, nodes, loads = work
-        for n in reductions:
-            out.append(f"{ind}v{n.id} = {self._identity(n)}")
+        reductions = work[0]
         red = "n_red" if self.serial else "tid, n_red, nthreads"
         out.append(f"{ind}for red in range({red}):")
         inner = ind + "    "
